@@ -1,0 +1,11 @@
+"""Runner-side glue shared by ``tools/``: config pre-flight checks, CPU (gloo)
+distributed launch, and one-line errors for bad input."""
+from .cpu_ddp import CPUDistributedDataParallel
+from .errors import UserError, run_cli
+from .launch import setup_launcher
+from .preflight import check_checkpoint, check_data_paths, load_config
+
+__all__ = [
+    'CPUDistributedDataParallel', 'UserError', 'run_cli', 'setup_launcher',
+    'check_checkpoint', 'check_data_paths', 'load_config'
+]

@@ -1,0 +1,217 @@
+"""Loader of the compiled LaU extension (cached JIT build).
+
+The C++/CUDA sources under ``mmext/ops/csrc`` are compiled on first use with
+``torch.utils.cpp_extension.load(..., is_python_module=False)``; loading the
+shared library runs its ``TORCH_LIBRARY`` blocks, which define
+``torch.ops.mmext.lau_forward`` / ``lau_backward``. The fake (meta) kernels and
+the autograd formula are then registered here, once, with ``torch.library``.
+
+Build cache: ``$MMEXT_EXT_DIR`` or ``~/.cache/mmext/lau_<torch version>_<cpu|cuda>``.
+torch's JIT build hashes sources and flags, so edited sources rebuild by
+themselves and an unchanged cache loads in about a second.
+
+Environment variables:
+    MMEXT_EXT_DIR=path    build/cache directory.
+    MMEXT_LAU_REBUILD=1   wipe the cache directory and rebuild (once per process).
+    MMEXT_LAU_DISABLE=1   never build/load; use the pure-PyTorch reference.
+    MMEXT_LAU_VERBOSE=1   print the compiler commands.
+    MAX_JOBS=n            parallel compile jobs (torch's own variable).
+
+Only ``torch`` is imported, so this works on machines with torch + nvcc alone.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import torch
+
+_CSRC = Path(__file__).resolve().parent / "csrc"
+_LOCK = threading.Lock()
+
+
+@dataclass
+class ExtensionState:
+    """What the loader found. ``error`` holds why the extension is unavailable."""
+
+    attempted: bool = False
+    loaded: bool = False
+    cuda: bool = False  # CUDA kernels compiled into the loaded library
+    disabled: bool = False  # MMEXT_LAU_DISABLE=1
+    error: Optional[str] = None
+    build_dir: Optional[str] = None
+    build_seconds: float = 0.0
+    sources: List[str] = field(default_factory=list)
+
+
+_STATE = ExtensionState()
+_REGISTERED = False  # fake kernels + autograd registered (must happen once per process)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _cuda_wanted() -> Tuple[bool, str]:
+    """CUDA kernels are built when a GPU is visible and nvcc can be found."""
+    if torch.version.cuda is None:
+        return False, "torch is a CPU-only build"
+    if not torch.cuda.is_available():
+        return False, "no CUDA device visible"
+    from torch.utils.cpp_extension import CUDA_HOME
+
+    if CUDA_HOME is None or not (Path(CUDA_HOME) / "bin" / "nvcc").exists():
+        return False, "nvcc not found (set CUDA_HOME)"
+    return True, ""
+
+
+def default_build_dir(with_cuda: bool) -> Path:
+    """``$MMEXT_EXT_DIR`` or ``~/.cache/mmext/lau_<torch version>_<cpu|cuda>``."""
+    env = os.environ.get("MMEXT_EXT_DIR")
+    if env:
+        return Path(env).expanduser()
+    tag = torch.__version__.replace("+", "_")
+    return Path.home() / ".cache" / "mmext" / f"lau_{tag}_{'cuda' if with_cuda else 'cpu'}"
+
+
+def _build_one(with_cuda: bool, rebuild: bool, verbose: bool) -> None:
+    from torch.utils.cpp_extension import load
+
+    build_dir = default_build_dir(with_cuda)
+    if rebuild and build_dir.exists():
+        shutil.rmtree(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    sources = [str(_CSRC / "lau.cpp"), str(_CSRC / "cpu" / "lau_cpu.cpp")]
+    if with_cuda:
+        sources.append(str(_CSRC / "cuda" / "lau_cuda.cu"))
+    _STATE.build_dir = str(build_dir)
+    _STATE.sources = sources
+    start = time.perf_counter()
+    load(
+        name="mmext_lau_cuda" if with_cuda else "mmext_lau_cpu",
+        sources=sources,
+        extra_include_paths=[str(_CSRC)],
+        extra_cflags=["-O3"],
+        extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"] if with_cuda else None,
+        build_directory=str(build_dir),
+        is_python_module=False,  # load as a plain library: TORCH_LIBRARY registers the ops
+        verbose=verbose,
+    )
+    _STATE.build_seconds = time.perf_counter() - start
+
+
+def _build(rebuild: bool, verbose: bool) -> None:
+    """Build CPU(+CUDA) kernels; if the CUDA build fails, fall back to CPU only."""
+    with_cuda, why_not = _cuda_wanted()
+    notes = [] if with_cuda or not torch.cuda.is_available() else [f"CUDA kernels not built: {why_not}"]
+    if with_cuda:
+        try:
+            _build_one(True, rebuild, verbose)
+            return
+        except Exception as exc:  # keep the CPU kernels usable
+            notes.append(f"CUDA build failed ({type(exc).__name__}: {exc}); built CPU kernels only")
+    _build_one(False, rebuild, verbose)
+    if notes:
+        _STATE.error = "; ".join(notes)
+
+
+def load_extension(rebuild: Optional[bool] = None, verbose: Optional[bool] = None) -> bool:
+    """Build (if needed) and load the extension once per process.
+
+    Returns True when ``torch.ops.mmext.lau_forward`` has compiled kernels.
+    Never raises for build failures: they are recorded in :func:`extension_state`.
+    """
+    if _STATE.attempted and not rebuild:
+        return _STATE.loaded
+    with _LOCK:
+        if _STATE.attempted and not rebuild:
+            return _STATE.loaded
+        _STATE.attempted = True
+        if _env_flag("MMEXT_LAU_DISABLE"):
+            _STATE.disabled = True
+            _STATE.error = "disabled by MMEXT_LAU_DISABLE=1"
+            return False
+        rebuild = _env_flag("MMEXT_LAU_REBUILD") if rebuild is None else rebuild
+        verbose = _env_flag("MMEXT_LAU_VERBOSE") if verbose is None else verbose
+        try:
+            if not _ops_defined():
+                _build(rebuild, verbose)
+            _register_python_side()
+            _STATE.loaded = True
+            # Ask the dispatcher rather than trusting the build flags.
+            _STATE.cuda = torch._C._dispatch_has_kernel_for_dispatch_key("mmext::lau_forward", "CUDA")
+        except Exception as exc:  # build tools missing, compiler error, ABI mismatch...
+            _STATE.loaded = False
+            _STATE.error = f"{type(exc).__name__}: {exc}"
+        return _STATE.loaded
+
+
+def _ops_defined() -> bool:
+    """True if another copy of the library already registered the ops."""
+    try:
+        torch.ops.mmext.lau_forward  # noqa: B018  (attribute lookup resolves the op)
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def extension_state() -> ExtensionState:
+    """The loader's state (does not trigger a build)."""
+    return _STATE
+
+
+def has_kernel_for(device: torch.device) -> bool:
+    """Whether the loaded extension has a kernel for tensors on ``device``."""
+    if not _STATE.loaded:
+        return False
+    if device.type in ("cpu", "meta"):  # meta: served by the registered fake kernel
+        return True
+    if device.type == "cuda":
+        return _STATE.cuda
+    return False
+
+
+def _register_python_side() -> None:
+    """Fake kernels (for FakeTensor / torch.compile / export) and autograd."""
+    global _REGISTERED
+    if _REGISTERED:
+        return
+
+    @torch.library.register_fake("mmext::lau_forward")
+    def _lau_forward_fake(x: torch.Tensor, offsets: torch.Tensor, k_h: int, k_w: int) -> torch.Tensor:
+        torch._check(x.dim() == 4 and offsets.dim() == 4, lambda: "lau_forward: 4-D inputs expected")
+        torch._check(offsets.shape[2] == k_h * x.shape[2] and offsets.shape[3] == k_w * x.shape[3])
+        return x.new_empty((x.shape[0], x.shape[1], k_h * x.shape[2], k_w * x.shape[3]))
+
+    @torch.library.register_fake("mmext::lau_backward")
+    def _lau_backward_fake(
+        grad_out: torch.Tensor, x: torch.Tensor, offsets: torch.Tensor, k_h: int, k_w: int
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        return x.new_empty(x.shape), offsets.new_empty(offsets.shape)
+
+    def _setup_context(ctx, inputs, output) -> None:
+        x, offsets, k_h, k_w = inputs
+        ctx.save_for_backward(x, offsets)
+        ctx.k = (k_h, k_w)
+
+    def _backward(ctx, grad_out: torch.Tensor):
+        x, offsets = ctx.saved_tensors
+        grad_x, grad_off = torch.ops.mmext.lau_backward(grad_out, x, offsets, *ctx.k)
+        need_x, need_off = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        return (grad_x if need_x else None, grad_off if need_off else None, None, None)
+
+    torch.library.register_autograd("mmext::lau_forward", _backward, setup_context=_setup_context)
+    _REGISTERED = True
+
+
+def _reset_for_tests() -> None:
+    """Forget the load attempt (the loaded library and registrations stay)."""
+    _STATE.attempted = False
+    _STATE.loaded = False
+    _STATE.disabled = False
+    _STATE.error = None

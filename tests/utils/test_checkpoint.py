@@ -1,0 +1,62 @@
+"""mmengine checkpoints load under torch's weights_only=True, and only safe types do."""
+import io
+import os
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from mmext.utils.checkpoint import register_checkpoint_safe_globals
+
+
+def _roundtrip(obj):
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=True)
+
+
+def test_mmengine_objects_load_with_weights_only():
+    from mmengine.logging import HistoryBuffer, MessageHub
+    register_checkpoint_safe_globals()
+    hub = MessageHub.get_instance('mmext-test-ckpt')
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_scalar('train/acc', np.float32(0.25))
+    hub.update_info('iter', 7)
+    state = dict(
+        message_hub=hub.state_dict(),
+        meta=dict(seed=np.int64(3), ratio=np.float64(0.5),
+                  arr=np.arange(4, dtype=np.float32)),
+        state_dict={'w': torch.ones(2)})
+    loaded = _roundtrip(state)
+    buffer = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(buffer, HistoryBuffer)
+    assert buffer.current() == pytest.approx(0.5)
+    assert loaded['meta']['seed'] == 3
+    np.testing.assert_array_equal(loaded['meta']['arr'], np.arange(4))
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ('echo pwned',))
+
+
+def test_unsafe_globals_still_rejected():
+    register_checkpoint_safe_globals()
+    with pytest.raises(pickle.UnpicklingError):
+        _roundtrip({'x': _Evil()})
+
+
+class _GetattrEscape:
+    """Pickles as getattr(HistoryBuffer, '__init__'): not a statistic method."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return (getattr, (HistoryBuffer, '__init__'))
+
+
+def test_getattr_is_restricted_to_history_buffer_statistics():
+    register_checkpoint_safe_globals()
+    with pytest.raises(pickle.UnpicklingError, match='statistic methods'):
+        _roundtrip({'x': _GetattrEscape()})

@@ -1,0 +1,130 @@
+"""`make demo`: train the embedded-data demos with the user-facing tools and print
+a results table, plus where checkpoints, logs and PNG visualisations were written.
+
+Each demo is a list of steps that call ``tools/train.py`` / ``tools/test.py`` exactly
+as a user would. Later methods append their demos to ``DEMOS``.
+
+    python tools/run_demo.py            # all demos
+    python tools/run_demo.py retinanet  # only the named ones
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@dataclass
+class Job:
+    """One trained model of a demo and the metric reported for it."""
+    name: str
+    config: str
+    metric: str  # key in the test-time metrics json, e.g. 'coco/bbox_mAP'
+    cfg_options: List[str] = field(default_factory=list)
+    draw: bool = True  # write PNG visualisations of the test set
+
+
+@dataclass
+class Result:
+    job: Job
+    value: Optional[float]
+    seconds: float
+    work_dir: str
+    checkpoint: str
+    vis_dir: str
+
+
+DEMOS: Dict[str, List[Job]] = {
+    'retinanet': [
+        Job('RetinaNet R18 (from scratch)', 'configs/demo/retinanet_r18_demo.py',
+            'coco/bbox_mAP'),
+    ],
+}
+
+
+def _run(args: List[str], log_path: str) -> None:
+    """Run a tool, tee its output to ``log_path``, fail loudly with the log tail."""
+    with open(log_path, 'w') as log:
+        proc = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        with open(log_path) as log:
+            tail = ''.join(log.readlines()[-30:])
+        raise SystemExit(f'demo step failed: {" ".join(args)}\n{tail}\n'
+                         f'(full log: {log_path})')
+
+
+def _latest(pattern: str) -> str:
+    found = sorted(glob.glob(pattern), key=osp.getmtime)
+    if not found:
+        raise SystemExit(f'demo: expected output {pattern} was not written')
+    return found[-1]
+
+
+def run_job(job: Job, work_root: str) -> Result:
+    work_dir = osp.join(work_root, osp.splitext(osp.basename(job.config))[0])
+    os.makedirs(work_dir, exist_ok=True)
+    start = time.time()
+    print(f'[demo] training {job.name}: {job.config} -> {work_dir}', flush=True)
+    options = ['--cfg-options', *job.cfg_options] if job.cfg_options else []
+    _run(['tools/train.py', job.config, '--work-dir', work_dir, *options],
+         osp.join(work_dir, 'train_stdout.log'))
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        checkpoint = f.read().strip()
+    print(f'[demo] testing {job.name} with {checkpoint}', flush=True)
+    test_args = ['tools/test.py', job.config, checkpoint, '--work-dir', work_dir]
+    if job.draw:
+        test_args += ['--show-dir', 'vis']
+        options = options or ['--cfg-options']
+        options.append('default_hooks.visualization.interval=10')
+    _run(test_args + options, osp.join(work_dir, 'test_stdout.log'))
+    run_dir = osp.dirname(_latest(osp.join(work_dir, '*', '*.json')))
+    metrics_json = osp.join(run_dir, osp.basename(run_dir) + '.json')
+    with open(metrics_json) as f:
+        metrics = json.load(f)
+    vis_dir = osp.join(run_dir, 'vis') if job.draw else '-'
+    return Result(job, metrics.get(job.metric), time.time() - start, work_dir,
+                  checkpoint, vis_dir)
+
+
+def print_table(results: List[Result]) -> None:
+    rows = [('model', 'metric', 'value', 'time'), ]
+    for r in results:
+        value = 'n/a' if r.value is None else f'{r.value:.3f}'
+        rows.append((r.job.name, r.job.metric, value, f'{r.seconds:.0f} s'))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
+    print('\n' + line)
+    for i, row in enumerate(rows):
+        print('| ' + ' | '.join(c.ljust(w) for c, w in zip(row, widths)) + ' |')
+        if i == 0:
+            print(line)
+    print(line)
+    for r in results:
+        print(f'{r.job.name}:\n  checkpoint: {r.checkpoint}\n'
+              f'  logs:       {r.work_dir}\n  PNGs:       {r.vis_dir}')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('demos', nargs='*',
+                        help=f'which demos (default: all of {", ".join(DEMOS)})')
+    parser.add_argument('--work-root', default='work_dirs/demo')
+    args = parser.parse_args()
+    names = args.demos or list(DEMOS)
+    unknown = sorted(set(names) - set(DEMOS))
+    if unknown:
+        parser.error(f'unknown demo(s) {unknown}; choose from {list(DEMOS)}')
+    results = [run_job(job, args.work_root) for name in names for job in DEMOS[name]]
+    print_table(results)
+
+
+if __name__ == '__main__':
+    main()

@@ -86,7 +86,7 @@ fi
 
 BENCH_ARGS=(--device cuda)
 [[ "${GPU_CHECK_QUICK:-0}" == 1 ]] && BENCH_ARGS+=(--quick)
-run_step bench "$PYTHON" tools/benchmarks/lau_op.py "${BENCH_ARGS[@]}"
+run_step bench "$PYTHON" tools/benchmarks/bench_lau.py "${BENCH_ARGS[@]}"
 
 echo
 echo "==================== LaU GPU check (logs: $LOG_DIR) ===================="

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install the pinned OpenMMLab stack + mmext (editable).
 # Idempotent: a second run checks a stamp and the imports, and returns in seconds.
+# The stamp (a hash of pyproject.toml and this script) also re-runs it after either changes.
 #   PYTHON=python3.11 tools/install.sh      # choose the interpreter
 #   FORCE=1 tools/install.sh                # redo every step
 set -euo pipefail
@@ -16,7 +17,12 @@ if [ -z "${FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
 fi
 start=$(date +%s)
 [ -x "$VENV/bin/python" ] || { echo "[install] creating $VENV with $($PY --version)"; "$PY" -m venv "$VENV"; }
-pip() { "$VENV/bin/python" -m pip --disable-pip-version-check "$@"; }
+# pip, minus the local index's "Location ... is ignored" noise (exit status kept).
+pip() {
+  "$VENV/bin/python" -m pip --disable-pip-version-check "$@" 2>&1 \
+    | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  return "${PIPESTATUS[0]}"
+}
 
 # setuptools 80.10.2: still ships pkg_resources (mmcv's build and mmengine import it)
 # and satisfies torch 2.13's setuptools>=77.

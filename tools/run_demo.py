@@ -27,6 +27,8 @@ class Job:
     name: str
     config: str
     metric: str  # key in the test-time metrics json, e.g. 'coco/bbox_mAP'
+    # '--cfg-options' for train and test; '{ckpt[<config stem>]}' is replaced by the
+    # checkpoint of an earlier job of the same run (e.g. a distillation teacher).
     cfg_options: List[str] = field(default_factory=list)
     draw: bool = True  # write PNG visualisations of the test set
 
@@ -45,6 +47,12 @@ DEMOS: Dict[str, List[Job]] = {
     'retinanet': [
         Job('RetinaNet R18 (from scratch)', 'configs/demo/retinanet_r18_demo.py',
             'coco/bbox_mAP'),
+    ],
+    'lau': [
+        Job('Seg FCN-R18/4, bilinear upsampling', 'configs/demo/seg_bilinear_demo.py',
+            'mIoU'),
+        Job('Seg FCN-R18/4, LaU k=4 + offset-guided loss', 'configs/demo/seg_lau_demo.py',
+            'mIoU'),
     ],
 }
 
@@ -68,16 +76,18 @@ def _latest(pattern: str) -> str:
     return found[-1]
 
 
-def run_job(job: Job, work_root: str) -> Result:
+def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
     work_dir = osp.join(work_root, osp.splitext(osp.basename(job.config))[0])
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
     print(f'[demo] training {job.name}: {job.config} -> {work_dir}', flush=True)
-    options = ['--cfg-options', *job.cfg_options] if job.cfg_options else []
+    options = [o.format(ckpt=checkpoints) for o in job.cfg_options]
+    options = ['--cfg-options', *options] if options else []
     _run(['tools/train.py', job.config, '--work-dir', work_dir, *options],
          osp.join(work_dir, 'train_stdout.log'))
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
+    checkpoints[osp.splitext(osp.basename(job.config))[0]] = checkpoint
     print(f'[demo] testing {job.name} with {checkpoint}', flush=True)
     test_args = ['tools/test.py', job.config, checkpoint, '--work-dir', work_dir]
     if job.draw:
@@ -122,7 +132,9 @@ def main() -> None:
     unknown = sorted(set(names) - set(DEMOS))
     if unknown:
         parser.error(f'unknown demo(s) {unknown}; choose from {list(DEMOS)}')
-    results = [run_job(job, args.work_root) for name in names for job in DEMOS[name]]
+    checkpoints: Dict[str, str] = {}
+    results = [run_job(job, args.work_root, checkpoints)
+               for name in names for job in DEMOS[name]]
     print_table(results)
 
 

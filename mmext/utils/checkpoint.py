@@ -29,6 +29,9 @@ def _numpy_globals() -> List[Any]:
     return found
 
 
+_HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """Stands in for ``builtins.getattr`` while unpickling.
 
@@ -37,7 +40,11 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     checkpoint fetch any attribute of any allowed object; this one fetches only those.
     """
     from mmengine.logging.history_buffer import HistoryBuffer
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+
+    # _statistics_methods fills up only when a buffer is created, so a fresh
+    # process needs the built-in names too.
+    allowed = _HISTORY_BUFFER_STATISTICS | set(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'checkpoint asks for getattr({obj!r}, {name!r}); mmext only allows '

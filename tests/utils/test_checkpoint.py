@@ -60,3 +60,20 @@ def test_getattr_is_restricted_to_history_buffer_statistics():
     register_checkpoint_safe_globals()
     with pytest.raises(pickle.UnpicklingError, match='statistic methods'):
         _roundtrip({'x': _GetattrEscape()})
+
+
+def test_fresh_process_loads_history_buffer(tmp_path):
+    """A new process has created no HistoryBuffer yet (its method table is empty)."""
+    import subprocess
+    import sys
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('mmext-test-fresh')
+    hub.update_scalar('train/loss', 1.5)
+    path = tmp_path / 'hub.pth'
+    torch.save({'message_hub': hub.state_dict()}, path)
+    code = ('import torch, mmext; '
+            f'hub = torch.load({str(path)!r})["message_hub"]; '
+            'print(hub["log_scalars"]["train/loss"].current())')
+    proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().endswith('1.5')

@@ -8,8 +8,8 @@ bandwidth against the bytes the op must move and the device's measured copy
 bandwidth. CPU: perf_counter, median.
 
 Usage:
-  python tools/benchmarks/lau_op.py                    # CUDA if available
-  python tools/benchmarks/lau_op.py --device cpu --threads 2 --quick
+  python tools/benchmarks/bench_lau.py                    # CUDA if available
+  python tools/benchmarks/bench_lau.py --device cpu --threads 2 --quick
 Imports torch and mmext.ops only.
 """
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""mmext.distill (see README)."""

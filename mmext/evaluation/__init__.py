@@ -1,0 +1,1 @@
+"""mmext.evaluation (see README)."""

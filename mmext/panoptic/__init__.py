@@ -1,0 +1,1 @@
+"""mmext.panoptic (see README)."""

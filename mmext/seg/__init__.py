@@ -1,0 +1,1 @@
+"""mmext.seg (see README)."""

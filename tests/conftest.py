@@ -9,3 +9,15 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 @pytest.fixture(scope='session')
 def repo_root() -> str:
     return ROOT
+
+
+@pytest.fixture(autouse=True)
+def fresh_default_scope():
+    """Start every test without an mmengine default scope, as a new process would.
+
+    mmengine builds from the registry of the *current* default scope: a test that
+    set 'mmdet' would make a later mmseg build look in mmdet's registries.
+    """
+    from mmengine.registry import DefaultScope
+    DefaultScope._instance_dict.clear()
+    yield

@@ -49,10 +49,21 @@ DEMOS: Dict[str, List[Job]] = {
             'coco/bbox_mAP'),
     ],
     'lau': [
+        # Pictures of what LaU learned: tools/visualize_lau.py (docs/lau_seg.md).
         Job('Seg FCN-R18/4, bilinear upsampling', 'configs/demo/seg_bilinear_demo.py',
             'mIoU'),
         Job('Seg FCN-R18/4, LaU k=4 + offset-guided loss', 'configs/demo/seg_lau_demo.py',
             'mIoU'),
+    ],
+    'pkd': [
+        Job('PKD teacher: Faster R-CNN R18 (300 it)',
+            'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py', 'coco/bbox_mAP'),
+        Job('RetinaNet R18 plain (200 it)', 'configs/demo/pkd_retinanet_r18_plain.py',
+            'coco/bbox_mAP'),
+        Job('RetinaNet R18 + PKD (200 it)',
+            'configs/demo/pkd_retinanet_r18_distill.py', 'coco/bbox_mAP',
+            cfg_options=['model.teacher.checkpoint='
+                         '{ckpt[pkd_teacher_faster_rcnn_r18_demo]}']),
     ],
 }
 
@@ -70,7 +81,7 @@ def _run(args: List[str], log_path: str) -> None:
 
 
 def _latest(pattern: str) -> str:
-    found = sorted(glob.glob(pattern), key=osp.getmtime)
+    found = sorted(glob.glob(pattern, recursive=True), key=osp.getmtime)
     if not found:
         raise SystemExit(f'demo: expected output {pattern} was not written')
     return found[-1]
@@ -99,7 +110,9 @@ def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
     metrics_json = osp.join(run_dir, osp.basename(run_dir) + '.json')
     with open(metrics_json) as f:
         metrics = json.load(f)
-    vis_dir = osp.join(run_dir, 'vis') if job.draw else '-'
+    # mmdet draws into <run_dir>/vis, mmseg into <work_dir>/vis/vis_data/vis_image.
+    vis_dir = osp.dirname(_latest(osp.join(work_dir, '**', 'vis', '**', '*.png'))) \
+        if job.draw else '-'
     return Result(job, metrics.get(job.metric), time.time() - start, work_dir,
                   checkpoint, vis_dir)
 

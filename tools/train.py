@@ -4,52 +4,34 @@
     tools/dist_train.sh configs/demo/retinanet_r18_demo.py 2
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 
-from mmengine.config import DictAction  # noqa: E402
-
-from mmext.engine import (check_checkpoint, check_data_paths,  # noqa: E402
-                          load_config, run_cli, setup_launcher)
+from mmext.engine import check_checkpoint, run_cli  # noqa: E402
+from mmext.engine.cli import (add_runner_args, build_runner,  # noqa: E402
+                              parse_runner_args, prepare_config)
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a detector or segmentor')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and models')
-    parser.add_argument('--amp', action='store_true', help='mixed-precision training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by the real total batch size')
     parser.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or (no value) from the latest one '
         'in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def main() -> None:
     args = parse_args()
     import mmext  # noqa: F401  (registers modules and checkpoint safe globals)
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
-    cfg = load_config(args.config, args.cfg_options)
-    check_data_paths(cfg, 'train')
-    setup_launcher(cfg, args.launcher)
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-
+    cfg = prepare_config(args, 'train')
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
@@ -63,9 +45,7 @@ def main() -> None:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     check_checkpoint(cfg.get('load_from'), 'load_from' if not args.resume else '--resume')
-
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

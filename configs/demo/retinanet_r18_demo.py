@@ -19,10 +19,13 @@ model = dict(
         in_channels=64,
         feat_channels=64,
         stacked_convs=2,
+        # GroupNorm in the head: from scratch, loss_cls falls ~15% faster and bbox
+        # mAP after 400 iterations rose from 0.100 to 0.131 (docs/benchmarks.md).
+        norm_cfg=dict(type='GN', num_groups=16, requires_grad=True),
         # Demo objects are 12-70 px: anchors of 16-25 px at stride 8.
         anchor_generator=dict(octave_base_scale=2)))
 
-max_iters = 400
+max_iters = 500
 train_cfg = dict(
     _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
     val_interval=max_iters)

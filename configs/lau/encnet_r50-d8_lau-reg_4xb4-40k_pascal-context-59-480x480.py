@@ -1,0 +1,11 @@
+# PASCAL Context, EncNet R50-D8 + LaU (k=4), regression loss (Eq. 4, lambda=0.3,
+# gamma=0.1).
+_base_ = './encnet_r50-d8_4xb4-40k_pascal-context-59-480x480_bilinear.py'
+model = dict(
+    decode_head=dict(
+        type='LaUHead', head='EncHead',
+        lau_factor=4, lau_groups=1, lau_offset_branch=dict(mid_channels=128),
+        loss_decode=dict(_delete_=True, type='LaURegressionLoss', lambda_=0.3,
+                         gamma=0.1)))
+optim_wrapper = dict(paramwise_cfg=dict(
+    custom_keys={'lau_offset_branch': dict(lr_mult=10.0, decay_mult=0.0)}))

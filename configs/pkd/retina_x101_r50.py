@@ -1,0 +1,24 @@
+# PKD, homogeneous pair: RetinaNet X101-64x4d (41.0 box AP) -> RetinaNet R50, 2x.
+#   python tools/train.py configs/pkd/retina_x101_r50.py
+# Differs from retina_r50.py in the teacher and the loss weight (10, as in the paper).
+# Both necks give P3-P7, so stride pairing equals MMRazor's index pairing 0..3.
+_base_ = [
+    'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
+    './_base_/pkd_coco.py',
+]
+
+model = dict(
+    _delete_=True,
+    type='FeatureDistiller',
+    student={{_base_.model}},
+    teacher=dict(
+        config='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
+        checkpoint='checkpoints/retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth',
+        checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/retinanet/'
+        'retinanet_x101_64x4d_fpn_1x_coco/'
+        'retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth'),
+    distill=dict(
+        loss=dict(type='PKDLoss', loss_weight=10.0),
+        pairing='stride',
+        levels=[8, 16, 32, 64],
+        adapter='auto'))

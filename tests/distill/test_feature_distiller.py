@@ -1,0 +1,213 @@
+"""FeatureDistiller in-process: pairing, adapters, frozen teacher, checkpoints, errors."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import mmext  # noqa: F401  (registers FeatureDistiller / PKDLoss)
+from mmext.engine.errors import UserError
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DISTILL = osp.join(ROOT, 'configs/demo/pkd_retinanet_r18_distill.py')
+PLAIN = osp.join(ROOT, 'configs/demo/pkd_retinanet_r18_plain.py')
+TWO_STAGE_TEACHER = osp.join(ROOT, 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py')
+
+
+def _build(**changes):
+    """The demo distiller (Faster R-CNN R18 teacher: P2-P6 like Mask R-CNN) with
+    random teacher weights and ``changes`` (section__key=value)."""
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(DISTILL).model
+    cfg.teacher.checkpoint = None
+    cfg.teacher.random_init = True
+    for key, value in changes.items():
+        section, name = key.split('__')
+        cfg[section][name] = value
+    return MODELS.build(cfg)
+
+
+@pytest.fixture(scope='module')
+def distiller():
+    torch.manual_seed(0)
+    return _build()
+
+
+def _batch(model, num=2, size=96):
+    """A tiny detection batch, as the data preprocessor gives it."""
+    from mmdet.structures import DetDataSample
+    from mmengine.structures import InstanceData
+    gen = torch.Generator().manual_seed(0)
+    samples = []
+    for _ in range(num):
+        sample = DetDataSample(metainfo=dict(img_shape=(size, size), pad_shape=(size, size),
+                                             batch_input_shape=(size, size), scale_factor=(1, 1),
+                                             ori_shape=(size, size)))
+        gt = InstanceData()
+        gt.bboxes = torch.tensor([[10., 12., 50., 60.], [40., 30., 90., 80.]])
+        gt.labels = torch.tensor([0, 2])
+        sample.gt_instances = gt
+        samples.append(sample)
+    return torch.randn(num, 3, size, size, generator=gen), samples
+
+
+def test_stride_pairing_two_stage_teacher_retinanet_student(distiller):
+    assert [s for s, _ in distiller.student_levels] == [8, 16, 32, 64, 128]
+    assert [s for s, _ in distiller.teacher_levels] == [4, 8, 16, 32, 64]
+    # (name, student index, teacher index): equal strides, not equal positions.
+    assert distiller.level_pairs == [('s8', 0, 1), ('s16', 1, 2), ('s32', 2, 3),
+                                     ('s64', 3, 4)]
+
+
+def test_index_pairing_and_level_selection():
+    model = _build(distill__pairing='index', distill__levels=[0, 1, 2, 3])
+    assert model.level_pairs == [('0', 0, 0), ('1', 1, 1), ('2', 2, 2), ('3', 3, 3)]
+    model = _build(distill__levels=[16, 32])
+    assert model.level_pairs == [('s16', 1, 2), ('s32', 2, 3)]
+
+
+def test_level_a_neck_lacks_is_an_error():
+    with pytest.raises(UserError, match=r'stride 128 is not produced by the teacher'):
+        _build(distill__levels=[16, 128])
+    with pytest.raises(UserError, match=r'stride 4 is not produced by the student'):
+        _build(distill__levels=[4])
+    with pytest.raises(UserError, match='index 7 does not exist'):
+        _build(distill__pairing='index', distill__levels=[7])
+
+
+def test_adapters_only_where_channels_differ(distiller):
+    # Student FPN: 64 channels, teacher: 128 -> one 64->128 1x1 conv per level.
+    assert sorted(distiller.adapters) == ['s16', 's32', 's64', 's8']
+    conv = distiller.adapters['s8']
+    assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (64, 128, (1, 1))
+    # Same-channel teacher (the plain student config): no adapters.
+    same = _build(teacher__config=PLAIN)
+    assert len(same.adapters) == 0
+    assert [name for name, _, _ in same.level_pairs] == ['s8', 's16', 's32', 's64', 's128']
+    assert len(_build(teacher__config=PLAIN, distill__adapter=True).adapters) == 5
+
+
+def test_mismatched_channels_without_adapters_is_an_error():
+    with pytest.raises(UserError, match='64 channels, the teacher 128'):
+        _build(distill__adapter=False)
+
+
+def test_mmdet_package_teacher_config():
+    model = _build(teacher__config='mmdet::retinanet/retinanet_r18_fpn_1x_coco.py')
+    assert [s for s, _ in model.teacher_levels] == [8, 16, 32, 64, 128]
+    assert model.teacher_levels[0][1] == 256 and len(model.adapters) == 5
+
+
+def test_teacher_input_renormalisation():
+    # A teacher that wants raw 0-255 BGR pixels: the student's normalised RGB input
+    # is turned back into them.
+    teacher = Config.fromfile(PLAIN).model
+    teacher.data_preprocessor = dict(type='DetDataPreprocessor', mean=None, std=None,
+                                     bgr_to_rgb=False, pad_size_divisor=32)
+    model = _build(teacher__config=teacher)
+    raw_bgr = torch.rand(1, 3, 8, 8) * 255
+    student_in = model.data_preprocessor(
+        dict(inputs=[raw_bgr[0].to(torch.uint8)]), False)['inputs']
+    expected = raw_bgr[0].to(torch.uint8).float()
+    got = model.teacher_inputs(student_in)[0, :, :8, :8]
+    assert torch.allclose(got, expected, atol=1e-3)
+    assert _build().teacher_inputs(student_in) is student_in  # same normalisation
+
+
+def test_loss_has_student_terms_and_one_term_per_level(distiller):
+    inputs, samples = _batch(distiller)
+    distiller.train()
+    losses = distiller.loss(inputs, samples)
+    assert {'loss_cls', 'loss_bbox'} <= set(losses)
+    assert sorted(k for k in losses if k.startswith('loss_pkd')) == [
+        'loss_pkd_s16', 'loss_pkd_s32', 'loss_pkd_s64', 'loss_pkd_s8']
+    for key in ('loss_pkd_s8', 'loss_pkd_s64'):
+        assert losses[key].requires_grad and torch.isfinite(losses[key])
+
+
+def test_predict_is_the_students(distiller):
+    inputs, samples = _batch(distiller)
+    distiller.eval()
+    torch.manual_seed(0)
+    ours = distiller.predict(inputs, copy.deepcopy(samples))
+    theirs = distiller.student.predict(inputs, copy.deepcopy(samples))
+    assert torch.equal(ours[0].pred_instances.bboxes, theirs[0].pred_instances.bboxes)
+
+
+def test_teacher_frozen_through_training_steps():
+    model = _build()
+    teacher = model.teacher
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    assert not any(p.requires_grad for p in teacher.parameters())
+    # The teacher is not part of the trained module: optimizer and DDP never see it.
+    own = {id(p) for p in model.parameters()}
+    assert not any(id(p) in own for p in teacher.parameters())
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    inputs, samples = _batch(model)
+    student_before = model.student.backbone.conv1.weight.clone()
+    for _ in range(2):
+        model.train()  # as the runner does every iteration
+        assert not teacher.training and not any(m.training for m in teacher.modules())
+        losses = model.loss(inputs, samples)
+        total = sum(v.sum() if torch.is_tensor(v) else sum(v) for k, v in losses.items()
+                    if 'loss' in k)
+        optimizer.zero_grad()
+        total.backward()
+        optimizer.step()
+    for key, value in teacher.state_dict().items():  # weights AND BN running stats
+        assert torch.equal(value, before[key]), key
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not torch.equal(model.student.backbone.conv1.weight, student_before)
+    assert model.adapters['s8'].weight.grad is not None
+
+
+def test_state_dict_is_the_students_and_loads_into_the_plain_student(distiller):
+    from mmdet.registry import MODELS
+    state = distiller.state_dict()
+    assert not any(k.startswith(('student.', 'teacher.')) for k in state)
+    plain = MODELS.build(Config.fromfile(PLAIN).model)
+    student_keys = set(plain.state_dict())
+    adapter_keys = {k for k in state if k.startswith('distill_adapters.')}
+    assert adapter_keys and set(state) - adapter_keys == student_keys
+    result = plain.load_state_dict(
+        {k: v for k, v in state.items() if k not in adapter_keys}, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    for key, value in plain.state_dict().items():
+        assert torch.equal(value, state[key])
+    # And back: a distiller loads its own state dict (resume), strictly.
+    other = _build()
+    other.load_state_dict(state, strict=True)
+    assert torch.equal(other.adapters['s8'].weight, distiller.adapters['s8'].weight)
+
+
+def test_missing_teacher_checkpoint_names_path_and_fix(tmp_path):
+    path = str(tmp_path / 'no_teacher.pth')
+    with pytest.raises(UserError, match='no_teacher.pth') as info:
+        _build(teacher__checkpoint=path, teacher__random_init=False,
+               teacher__checkpoint_url='https://example.org/t.pth')
+    assert 'not found' in str(info.value) and 'https://example.org/t.pth' in str(info.value)
+    with pytest.raises(UserError, match='checkpoint is not set'):
+        _build(teacher__random_init=False)
+
+
+def test_teacher_checkpoint_of_another_architecture(tmp_path, distiller):
+    # A RetinaNet-R18 checkpoint given for the Faster R-CNN-R18 teacher: same backbone,
+    # other neck widths -> refused, naming the file and what does not match.
+    path = tmp_path / 'retinanet.pth'
+    torch.save({'state_dict': distiller.state_dict()}, path)
+    with pytest.raises(UserError, match='does not match the teacher config') as info:
+        _build(teacher__checkpoint=str(path))
+    assert 'retinanet.pth' in str(info.value) and 'other shapes' in str(info.value)
+
+
+def test_teacher_checkpoint_is_loaded(tmp_path):
+    from mmdet.registry import MODELS
+    teacher = MODELS.build(Config.fromfile(TWO_STAGE_TEACHER).model)
+    path = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': teacher.state_dict()}, path)
+    model = _build(teacher__checkpoint=str(path), teacher__random_init=False)
+    for key, value in model.teacher.state_dict().items():
+        assert torch.equal(value, teacher.state_dict()[key]), key

@@ -1,0 +1,121 @@
+"""PKDLoss math, against an independent float64 computation."""
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mmext.distill import PKDLoss
+
+
+def pearson_loss_float64(student, teacher):
+    """mean over channels of (1 - Pearson r), r over N*H*W, in float64 (numpy-free)."""
+    s = student.detach().double().transpose(0, 1).flatten(1)
+    t = teacher.detach().double().transpose(0, 1).flatten(1)
+    r = torch.stack([torch.corrcoef(torch.stack([a, b]))[0, 1] for a, b in zip(s, t)])
+    return (1 - r).mean().item()
+
+
+@pytest.fixture
+def pair():
+    gen = torch.Generator().manual_seed(0)
+    teacher = torch.randn(3, 8, 6, 7, generator=gen)
+    # Correlated but not identical, with very different per-channel scales/offsets.
+    student = 0.6 * teacher + 0.8 * torch.randn(3, 8, 6, 7, generator=gen)
+    student = student * torch.linspace(0.1, 50, 8).view(1, 8, 1, 1) + 3.0
+    return student, teacher
+
+
+def test_equals_one_minus_pearson(pair):
+    student, teacher = pair
+    got = PKDLoss(loss_weight=1.0)(student, teacher).item()
+    assert got == pytest.approx(pearson_loss_float64(student, teacher), abs=1e-5)
+    assert 0.2 < got < 1.0  # a real correlation, not a trivial value
+
+
+def test_loss_weight_and_levels_sum(pair):
+    student, teacher = pair
+    one = PKDLoss(loss_weight=1.0)(student, teacher)
+    assert PKDLoss(loss_weight=6.0)(student, teacher).item() == pytest.approx(
+        6 * one.item(), rel=1e-6)
+    two = PKDLoss(loss_weight=1.0)((student, student[:, :, :3]), (teacher, teacher[:, :, :3]))
+    assert two.item() == pytest.approx(
+        one.item() + pearson_loss_float64(student[:, :, :3], teacher[:, :, :3]), abs=1e-5)
+
+
+def test_invariant_to_positive_per_channel_affine(pair):
+    student, teacher = pair
+    loss = PKDLoss()
+    base = loss(student, teacher).item()
+    gen = torch.Generator().manual_seed(3)
+    scale = torch.rand(1, 8, 1, 1, generator=gen) * 10 + 0.05
+    shift = torch.randn(1, 8, 1, 1, generator=gen) * 20
+    assert loss(student * scale + shift, teacher).item() == pytest.approx(base, abs=1e-5)
+    assert loss(student, teacher * scale - shift).item() == pytest.approx(base, abs=1e-5)
+
+
+def test_zero_for_identical_and_affine_copies(pair):
+    _, teacher = pair
+    scale = torch.linspace(0.5, 4, 8).view(1, 8, 1, 1)
+    assert PKDLoss()(teacher, teacher).item() == pytest.approx(0, abs=1e-6)
+    assert PKDLoss()(teacher * scale + 7, teacher).item() == pytest.approx(0, abs=1e-5)
+    # A negative scale is perfect anti-correlation: 1 - (-1) = 2.
+    assert PKDLoss()(-teacher, teacher).item() == pytest.approx(2, abs=1e-5)
+
+
+def test_constant_and_zero_channels_are_finite(pair):
+    student, teacher = pair
+    student = student.clone()
+    student[:, 0] = 0.0    # all-zero channel (dead ReLU)
+    student[:, 1] = 3.25   # constant channel
+    teacher = teacher.clone()
+    teacher[:, 2] = -1.0   # constant teacher channel
+    student.requires_grad_(True)
+    loss = PKDLoss(loss_weight=6.0)(student, teacher)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert torch.isfinite(student.grad).all()
+    # all zero both sides: standardised maps are all zero -> loss 0
+    zeros = torch.zeros(2, 4, 5, 5, requires_grad=True)
+    loss = PKDLoss()(zeros, torch.zeros(2, 4, 5, 5))
+    loss.backward()
+    assert loss.item() == 0 and torch.isfinite(zeros.grad).all()
+
+
+def test_float16_inputs_use_float32_statistics():
+    gen = torch.Generator().manual_seed(1)
+    teacher = torch.randn(2, 4, 8, 8, generator=gen)
+    student = teacher + 0.5 * torch.randn(2, 4, 8, 8, generator=gen)
+    # Large offsets: x**2 overflows float16 (max 65504), so float16 statistics would
+    # give inf/NaN; float32 statistics do not.
+    s16, t16 = (student * 4 + 1000).half(), (teacher * 4 - 900).half()
+    loss = PKDLoss()(s16, t16)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert loss.item() == pytest.approx(pearson_loss_float64(s16, t16), abs=1e-4)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss_bf16 = PKDLoss()(student.bfloat16(), teacher.bfloat16())
+    assert loss_bf16.dtype == torch.float32
+    assert loss_bf16.item() == pytest.approx(
+        pearson_loss_float64(student.bfloat16(), teacher.bfloat16()), abs=1e-4)
+
+
+def test_resize_rule():
+    gen = torch.Generator().manual_seed(2)
+    student = torch.randn(2, 4, 5, 6, generator=gen)
+    teacher = torch.randn(2, 4, 10, 12, generator=gen)
+    up = F.interpolate(student, size=(10, 12), mode='bilinear', align_corners=False)
+    down = F.interpolate(teacher, size=(5, 6), mode='bilinear', align_corners=False)
+    assert PKDLoss()(student, teacher).item() == pytest.approx(
+        pearson_loss_float64(up, teacher), abs=1e-5)
+    assert PKDLoss(resize='teacher')(student, teacher).item() == pytest.approx(
+        pearson_loss_float64(student, down), abs=1e-5)
+
+
+def test_gradients_reach_the_student_only(pair):
+    student, teacher = (t.clone().requires_grad_(True) for t in pair)
+    PKDLoss()(student, teacher).backward()
+    assert student.grad is not None and student.grad.abs().sum() > 0
+    assert teacher.grad is None
+
+
+def test_channel_mismatch_is_an_error():
+    with pytest.raises(ValueError, match='channel'):
+        PKDLoss()(torch.randn(1, 3, 4, 4), torch.randn(1, 5, 4, 4))

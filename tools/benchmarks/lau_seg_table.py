@@ -1,0 +1,130 @@
+"""Miniature version of the LaU paper's table on the embedded demo data.
+
+bilinear vs LaU (offset-guided loss) vs LaU (regression loss): the demo segmentation
+model (configs/demo/seg_*_demo.py), equal iterations, several seeds; val mIoU mean
+and spread. Plus the parameters and MACs that the LaU head adds, for the demo model
+and for the paper's EncNet-R50 setting (+0.16M params / +0.60 GFLOPs in the paper).
+
+    python tools/benchmarks/lau_seg_table.py                    # 3 seeds x 3 methods
+    python tools/benchmarks/lau_seg_table.py --seeds 0 1 2 3 --iters 300
+    python tools/benchmarks/lau_seg_table.py --cost-only        # params/MACs only
+
+Each run is ``tools/train.py CONFIG --cfg-options randomness.seed=S
+train_cfg.max_iters=N ...`` (validation once, at the end); the mIoU is read from the
+run's ``vis_data/scalars.json``. Prints a Markdown table.
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+
+METHODS = [
+    ('bilinear', 'configs/demo/seg_bilinear_demo.py'),
+    ('LaU, offset-guided (Eq. 3)', 'configs/demo/seg_lau_demo.py'),
+    ('LaU, regression (Eq. 4)', 'configs/demo/seg_lau_reg_demo.py'),
+]
+
+
+def run_one(config: str, seed: int, iters: int, work_dir: str) -> float:
+    options = [f'randomness.seed={seed}', f'train_cfg.max_iters={iters}',
+               f'train_cfg.val_interval={iters}',
+               f'default_hooks.checkpoint.interval={iters}',
+               f'param_scheduler.1.end={iters}']
+    log_path = osp.join(work_dir, 'bench_stdout.log')
+    os.makedirs(work_dir, exist_ok=True)
+    with open(log_path, 'w') as log:
+        proc = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
+                               work_dir, '--cfg-options', *options], cwd=ROOT,
+                              stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise SystemExit(f'run failed ({config}, seed {seed}); see {log_path}')
+    scalars = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
+                     key=osp.getmtime)[-1]
+    miou = None
+    with open(scalars) as f:
+        for line in f:
+            record = json.loads(line)
+            if 'mIoU' in record:
+                miou = record['mIoU']
+    if miou is None:
+        raise SystemExit(f'no mIoU in {scalars}')
+    return float(miou)
+
+
+def lau_cost(in_channels: int, mid: int, k: int, groups: int, h: int, w: int,
+             num_classes: int) -> dict:
+    """Params and multiply-accumulates of the offset branch and the LaU sampling."""
+    from mmext.seg import LaUOffsetBranch
+    branch = LaUOffsetBranch(in_channels, mid, k, groups)
+    params = sum(p.numel() for p in branch.parameters())
+    conv_macs = in_channels * mid * h * w + mid * 9 * 2 * groups * k * k * h * w
+    # Bilinear sampling: 4 taps per output value (what plain bilinear costs too).
+    sample_macs = 4 * num_classes * (k * h) * (k * w)
+    return dict(params=params, conv_macs=conv_macs, sample_macs=sample_macs)
+
+
+def cost_table() -> str:
+    from mmengine.config import Config
+    rows = ['| model | feature into the classifier | logits | LaU k | added params '
+            '| added conv MACs | LaU sampling MACs |', '|---|---|---|---|---|---|---|']
+    demo = Config.fromfile(osp.join(ROOT, 'configs/demo/seg_lau_demo.py'))
+    head = demo.model.decode_head
+    settings = [
+        ('demo (FCN, ResNetV1c-18/4), 160x160', head.channels,
+         head.lau_offset_branch.mid_channels, head.lau_factor, 20, 20, head.num_classes),
+        ('EncNet-R50 OS8, Context 480x480', 512, 128, 4, 60, 60, 59),
+        ('EncNet-R50 OS8, 512x512', 512, 128, 4, 64, 64, 59),
+        ('DeepLabV3+ R50 (decoder, OS4), VOC 512x512', 512, 128, 4, 128, 128, 21),
+    ]
+    for name, cin, mid, k, h, w, c in settings:
+        cost = lau_cost(cin, mid, k, 1, h, w, c)
+        rows.append(f'| {name} | {cin} x {h}x{w} | {c} x {h}x{w} | {k} | '
+                    f'{cost["params"] / 1e6:.3f} M | {cost["conv_macs"] / 1e9:.3f} G | '
+                    f'{cost["sample_macs"] / 1e9:.3f} G |')
+    rows.append('| paper, EncNet-R50 | | | 4 | 0.16 M | 0.60 G (FLOPs) | |')
+    return '\n'.join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    parser.add_argument('--iters', type=int, default=200)
+    parser.add_argument('--work-root', default='work_dirs/lau_seg_table')
+    parser.add_argument('--cost-only', action='store_true')
+    args = parser.parse_args()
+
+    print(cost_table(), flush=True)
+    if args.cost_only:
+        return
+    start = time.time()
+    results = {}
+    for name, config in METHODS:
+        stem = osp.splitext(osp.basename(config))[0]
+        for seed in args.seeds:
+            t0 = time.time()
+            miou = run_one(config, seed, args.iters,
+                           osp.join(args.work_root, f'{stem}_seed{seed}'))
+            results.setdefault(name, []).append(miou)
+            print(f'[lau_seg_table] {name} seed {seed}: mIoU {miou:.2f} '
+                  f'({time.time() - t0:.0f} s)', flush=True)
+    print(f'\n{args.iters} iterations per run, seeds {args.seeds}, '
+          f'{time.time() - start:.0f} s in total\n')
+    print('| upsampler / loss | mIoU per seed | mean | std | min..max |')
+    print('|---|---|---|---|---|')
+    for name, values in results.items():
+        std = statistics.stdev(values) if len(values) > 1 else 0.0
+        print(f'| {name} | {", ".join(f"{v:.2f}" for v in values)} | '
+              f'{statistics.mean(values):.2f} | {std:.2f} | '
+              f'{min(values):.2f}..{max(values):.2f} |')
+
+
+if __name__ == '__main__':
+    main()

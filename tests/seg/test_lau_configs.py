@@ -132,8 +132,10 @@ HEAD_EDITS = {
 
 @pytest.mark.parametrize('head', sorted(HEAD_EDITS))
 def test_swap_base_head_by_config_edit_trains(head):
+    from mmengine.registry import init_default_scope
     from mmengine.runner import Runner
     cfg = Config.fromfile(osp.join(ROOT, DEMO_LAU))
+    init_default_scope(cfg.default_scope)  # as the Runner does: datasets are mmseg's
     # The config edit: another head under LaU, same LaU and loss lines.
     old = cfg.model.decode_head
     cfg.model.decode_head = dict(

@@ -88,6 +88,18 @@ def test_test_tool_evaluates_and_draws(trained, tmp_path):
     assert glob.glob(osp.join(tmp_path, '*', 'vis', '*.png'))
 
 
+def test_dist_test_two_cpu_processes(trained, tmp_path):
+    proc = run_tool(['tools/dist_test.sh', DEMO, str(trained / 'iter_3.pth'), '2',
+                     '--work-dir', str(tmp_path), '--cfg-options',
+                     'test_dataloader.num_workers=0',
+                     'test_dataloader.persistent_workers=False',
+                     'model.test_cfg.score_thr=0.0'], PORT='29532')
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    assert 'coco/bbox_mAP' in log  # rank 0 evaluated the gathered predictions
+
+
 def _one_error_line(proc):
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     errors = [l for l in proc.stderr.splitlines() if l.startswith('mmext: error:')]

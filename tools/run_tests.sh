@@ -3,7 +3,8 @@
 # pytest exits 5 when it collects no tests: that is a failure here, with a message.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-.venv/bin/python -m pytest tests "$@"
+# No path given: pyproject.toml's testpaths (tests/) apply.
+.venv/bin/python -m pytest "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "run_tests: pytest collected no tests (exit 5): treating it as a failure" >&2

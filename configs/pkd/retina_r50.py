@@ -15,13 +15,7 @@ model = dict(
     _delete_=True,
     type='FeatureDistiller',
     student={{_base_.model}},
-    teacher=dict(
-        config='mmdet::swin/mask-rcnn_swin-s-p4-w7_fpn_amp-ms-crop-3x_coco.py',
-        checkpoint='checkpoints/mask_rcnn_swin-s-p4-w7_fpn_fp16_ms-crop-3x_coco_'
-        '20210903_104808-b92c91f1.pth',
-        checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/swin/'
-        'mask_rcnn_swin-s-p4-w7_fpn_fp16_ms-crop-3x_coco/mask_rcnn_swin-s-p4-w7_fpn_'
-        'fp16_ms-crop-3x_coco_20210903_104808-b92c91f1.pth'),
+    teacher={{_base_.swin_s_teacher}},
     distill=dict(
         loss=dict(type='PKDLoss', loss_weight=6.0),
         pairing='stride',

@@ -6,13 +6,13 @@ demo files exist under ``data_root`` (generated deterministically on first use, 
 """
 from typing import Any, Optional
 
-from mmdet.datasets import CocoDataset
+from mmdet.datasets import CocoDataset, CocoPanopticDataset
 from mmdet.registry import DATASETS as DET_DATASETS
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS as SEG_DATASETS
 
-from .demo_data import (DEMO_ROOT, DETECTION_METAINFO, SEGMENTATION_METAINFO,
-                        ensure_demo_data)
+from .demo_data import (DEMO_ROOT, DETECTION_METAINFO, PANOPTIC_METAINFO,
+                        SEGMENTATION_METAINFO, ensure_demo_data)
 
 
 class _GeneratesDemoData:
@@ -34,6 +34,17 @@ class DemoCocoDataset(_GeneratesDemoData, CocoDataset):
     """
 
     METAINFO = DETECTION_METAINFO
+
+
+@DET_DATASETS.register_module()
+class DemoCocoPanopticDataset(_GeneratesDemoData, CocoPanopticDataset):
+    """COCO-panoptic-format data of the demo scenes (3 thing + 3 stuff classes).
+
+    ``ann_file='annotations/panoptic_{split}.json'``, ``data_prefix=dict(
+    img='images/{split}/', seg='annotations/panoptic_{split}/')``.
+    """
+
+    METAINFO = PANOPTIC_METAINFO
 
 
 @SEG_DATASETS.register_module()

@@ -1,0 +1,143 @@
+"""SpatialFlow detector: losses on demo batches, panoptic outputs in mmdet's format,
+empty cases, config consistency errors, swapping parts by config."""
+import copy
+import os.path as osp
+
+import pytest
+import torch
+
+import mmext  # noqa: F401
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
+from mmdet.evaluation.functional import INSTANCE_OFFSET
+from mmdet.registry import DATASETS, MODELS
+
+from tests.tool_runner import ROOT
+
+DEMO = osp.join(ROOT, 'configs/demo/spatialflow_r18_demo.py')
+NUM_THINGS, NUM_STUFF = 3, 3
+
+
+@pytest.fixture(scope='module')
+def cfg():
+    return Config.fromfile(DEMO)
+
+
+def _model(cfg, **model_overrides):
+    model_cfg = copy.deepcopy(cfg.model)
+    for key, value in model_overrides.items():
+        model_cfg[key] = value
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model
+
+
+def _batch(cfg, model, split='train', n=2):
+    loader = cfg.train_dataloader if split == 'train' else cfg.val_dataloader
+    dataset = DATASETS.build(loader.dataset)
+    data = pseudo_collate([dataset[i] for i in range(n)])
+    return model.data_preprocessor(data, split == 'train')
+
+
+def test_loss_has_every_task_and_backpropagates(cfg):
+    model = _model(cfg)
+    data = _batch(cfg, model)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert {'loss_cls', 'loss_bbox', 'loss_mask', 'loss_seg'} <= set(losses)
+    total, _ = model.parse_losses(losses)
+    assert torch.isfinite(total)
+    total.backward()
+    # Every branch receives gradient: stuff head, mask head and all four towers.
+    for module in (model.stuff_head.conv_logits, model.mask_branch.mask_head.conv_logits,
+                   model.bbox_head.stuff_convs[0], model.bbox_head.mask_convs[0],
+                   model.bbox_head.cls_flows[0]):
+        grads = [p.grad for p in module.parameters()]
+        assert all(g is not None and torch.isfinite(g).all() for g in grads)
+        assert sum(g.abs().sum() for g in grads) > 0
+
+
+def _check_panoptic(sample):
+    pan = sample.pred_panoptic_seg.sem_seg
+    assert pan.dtype == torch.int64 and pan.shape == (1, *sample.ori_shape)
+    labels = pan % INSTANCE_OFFSET
+    ids = pan // INSTANCE_OFFSET
+    void = NUM_THINGS + NUM_STUFF
+    assert ((labels <= void)).all()
+    things = labels < NUM_THINGS
+    # Things carry an instance id, stuff and void do not.
+    assert (ids[things] >= 1).all() and (ids[~things] == 0).all()
+    return pan
+
+
+def test_predict_gives_mmdet_panoptic_maps(cfg):
+    model = _model(cfg, test_cfg=dict(cfg.model.test_cfg, score_thr=0.0,
+                                      panoptic=dict(score_thr=0.0, overlap_thr=0.37,
+                                                    stuff_area_limit=16,
+                                                    box_fill_thr=0.5)))
+    model.eval()
+    data = _batch(cfg, model, split='val')
+    with torch.no_grad():
+        samples = model.predict(data['inputs'], data['data_samples'])
+    for sample in samples:
+        pan = _check_panoptic(sample)
+        # With every detection kept, an untrained model still pastes instances.
+        assert (pan % INSTANCE_OFFSET < NUM_THINGS).any()
+
+
+@pytest.mark.parametrize('case', ['zero_detections', 'no_stuff_kept'])
+def test_empty_cases_give_valid_maps(cfg, case):
+    test_cfg = copy.deepcopy(cfg.model.test_cfg)
+    if case == 'zero_detections':
+        test_cfg.score_thr = 1.01  # nothing survives post-processing
+    else:
+        test_cfg.panoptic.stuff_area_limit = 10 ** 9
+        test_cfg.panoptic.score_thr = 2.0
+    model = _model(cfg, test_cfg=test_cfg).eval()
+    data = _batch(cfg, model, split='val')
+    with torch.no_grad():
+        samples = model.predict(data['inputs'], data['data_samples'])
+    for sample in samples:
+        pan = _check_panoptic(sample)
+        if case == 'no_stuff_kept':
+            assert (pan == NUM_THINGS + NUM_STUFF).all()  # all void
+        else:
+            assert (pan % INSTANCE_OFFSET >= NUM_THINGS).all()  # stuff or void
+
+
+def test_output_instances_for_coco_metric(cfg):
+    model = _model(cfg, output_instances=True,
+                   test_cfg=dict(cfg.model.test_cfg, score_thr=0.0)).eval()
+    data = _batch(cfg, model, split='val', n=1)
+    with torch.no_grad():
+        sample = model.predict(data['inputs'], data['data_samples'])[0]
+    inst = sample.pred_instances
+    assert inst.masks.shape[1:] == sample.ori_shape and len(inst) == len(inst.bboxes) > 0
+
+
+@pytest.mark.parametrize('path,value,match', [
+    ('stuff_head.num_things_classes', 5, 'thing classes differ'),
+    ('mask_branch.mask_roi_extractor.featmap_strides', [8, 16], 'featmap_strides'),
+    ('stuff_head.num_upsamples', (1, 2), 'num_upsamples'),
+    ('test_cfg.panoptic.bogus', 1, 'unknown test_cfg.panoptic'),
+])
+def test_inconsistent_config_is_a_clear_error(cfg, path, value, match):
+    model_cfg = copy.deepcopy(cfg.model)
+    node = model_cfg
+    *parents, leaf = path.split('.')
+    for key in parents:
+        node = node[key]
+    node[leaf] = value
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(model_cfg)
+
+
+def test_mask_head_is_swappable_by_config(cfg):
+    """Any mmdet mask head fits: here a class-agnostic FCN head with 1 conv."""
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.mask_branch.mask_head.update(num_convs=1, class_agnostic=True)
+    model = MODELS.build(model_cfg)
+    data = _batch(cfg, model)
+    losses = model.loss(data['inputs'], data['data_samples'])
+    assert torch.isfinite(losses['loss_mask'])
+    assert len(model.mask_branch.mask_head.convs) == 1

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Union
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -31,12 +31,15 @@ class Job:
     # checkpoint of an earlier job of the same run (e.g. a distillation teacher).
     cfg_options: List[str] = field(default_factory=list)
     draw: bool = True  # write PNG visualisations of the test set
+    # Test-only job: evaluate the checkpoint of an earlier job (its config stem).
+    checkpoint_of: Optional[str] = None
+    extra_metrics: List[str] = field(default_factory=list)  # shown after the value
 
 
 @dataclass
 class Result:
     job: Job
-    value: Optional[float]
+    value: Optional[Union[float, str]]
     seconds: float
     work_dir: str
     checkpoint: str
@@ -54,6 +57,15 @@ DEMOS: Dict[str, List[Job]] = {
             'mIoU'),
         Job('Seg FCN-R18/4, LaU k=4 + offset-guided loss', 'configs/demo/seg_lau_demo.py',
             'mIoU'),
+    ],
+    'spatialflow': [
+        Job('SpatialFlow R18 (from scratch), COCO-panoptic format',
+            'configs/demo/spatialflow_r18_demo.py', 'coco_panoptic/PQ',
+            extra_metrics=['coco_panoptic/PQ_th', 'coco_panoptic/PQ_st']),
+        Job('  same model, Cityscapes layout + Cityscapes PQ code',
+            'configs/demo/spatialflow_r18_demo_cityscapes.py', 'cityscapes_panoptic/PQ',
+            checkpoint_of='spatialflow_r18_demo', draw=False,
+            extra_metrics=['cityscapes_panoptic/PQ_th', 'cityscapes_panoptic/PQ_st']),
     ],
     'pkd': [
         Job('PKD teacher: Faster R-CNN R18 (300 it)',
@@ -91,14 +103,17 @@ def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
     work_dir = osp.join(work_root, osp.splitext(osp.basename(job.config))[0])
     os.makedirs(work_dir, exist_ok=True)
     start = time.time()
-    print(f'[demo] training {job.name}: {job.config} -> {work_dir}', flush=True)
     options = [o.format(ckpt=checkpoints) for o in job.cfg_options]
     options = ['--cfg-options', *options] if options else []
-    _run(['tools/train.py', job.config, '--work-dir', work_dir, *options],
-         osp.join(work_dir, 'train_stdout.log'))
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
-    checkpoints[osp.splitext(osp.basename(job.config))[0]] = checkpoint
+    if job.checkpoint_of:
+        checkpoint = checkpoints[job.checkpoint_of]
+    else:
+        print(f'[demo] training {job.name}: {job.config} -> {work_dir}', flush=True)
+        _run(['tools/train.py', job.config, '--work-dir', work_dir, *options],
+             osp.join(work_dir, 'train_stdout.log'))
+        with open(osp.join(work_dir, 'last_checkpoint')) as f:
+            checkpoint = f.read().strip()
+        checkpoints[osp.splitext(osp.basename(job.config))[0]] = checkpoint
     print(f'[demo] testing {job.name} with {checkpoint}', flush=True)
     test_args = ['tools/test.py', job.config, checkpoint, '--work-dir', work_dir]
     if job.draw:
@@ -113,14 +128,19 @@ def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
     # mmdet draws into <run_dir>/vis, mmseg into <work_dir>/vis/vis_data/vis_image.
     vis_dir = osp.dirname(_latest(osp.join(work_dir, '**', 'vis', '**', '*.png'))) \
         if job.draw else '-'
-    return Result(job, metrics.get(job.metric), time.time() - start, work_dir,
-                  checkpoint, vis_dir)
+    value = metrics.get(job.metric)
+    if value is not None and job.extra_metrics:
+        extras = ', '.join(f'{k.split("/")[-1]} {metrics[k]:.1f}' for k in job.extra_metrics
+                           if k in metrics)
+        value = f'{value:.3f} ({extras})'
+    return Result(job, value, time.time() - start, work_dir, checkpoint, vis_dir)
 
 
 def print_table(results: List[Result]) -> None:
     rows = [('model', 'metric', 'value', 'time'), ]
     for r in results:
-        value = 'n/a' if r.value is None else f'{r.value:.3f}'
+        value = ('n/a' if r.value is None else
+                 r.value if isinstance(r.value, str) else f'{r.value:.3f}')
         rows.append((r.job.name, r.job.metric, value, f'{r.seconds:.0f} s'))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'

@@ -14,17 +14,16 @@ train_cfg.max_iters=N ...`` (validation once, at the end); the mIoU is read from
 run's ``vis_data/scalars.json``. Prints a Markdown table.
 """
 import argparse
-import glob
-import json
-import os
 import os.path as osp
 import statistics
-import subprocess
 import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+
+from demo_runs import train_demo  # noqa: E402
 
 METHODS = [
     ('bilinear', 'configs/demo/seg_bilinear_demo.py'),
@@ -34,29 +33,10 @@ METHODS = [
 
 
 def run_one(config: str, seed: int, iters: int, work_dir: str) -> float:
-    options = [f'randomness.seed={seed}', f'train_cfg.max_iters={iters}',
-               f'train_cfg.val_interval={iters}',
-               f'default_hooks.checkpoint.interval={iters}',
-               f'param_scheduler.1.end={iters}']
-    log_path = osp.join(work_dir, 'bench_stdout.log')
-    os.makedirs(work_dir, exist_ok=True)
-    with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable, 'tools/train.py', config, '--work-dir',
-                               work_dir, '--cfg-options', *options], cwd=ROOT,
-                              stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise SystemExit(f'run failed ({config}, seed {seed}); see {log_path}')
-    scalars = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
-                     key=osp.getmtime)[-1]
-    miou = None
-    with open(scalars) as f:
-        for line in f:
-            record = json.loads(line)
-            if 'mIoU' in record:
-                miou = record['mIoU']
-    if miou is None:
-        raise SystemExit(f'no mIoU in {scalars}')
-    return float(miou)
+    record = train_demo(config, seed, iters, work_dir)
+    if 'mIoU' not in record:
+        raise SystemExit(f'no mIoU in the validation record of {work_dir}')
+    return float(record['mIoU'])
 
 
 def lau_cost(in_channels: int, mid: int, k: int, groups: int, h: int, w: int,

@@ -20,9 +20,12 @@ happens. The same scenes are written in every format the repo consumes::
       cityscapes/gtFine/cityscapes_panoptic_{split}.json
       cityscapes/gtFine/cityscapes_panoptic_{split}/demo_NNNNNN_000019_gtFine_panoptic.png
 
-The Cityscapes panoptic JSON is byte-for-byte what cityscapesscripts'
-``createPanopticImgs`` would produce from the gtFine instanceIds (up to
-category names and JSON formatting), including its quirk of listing images as
+The Cityscapes panoptic JSON has the same ``images`` and ``annotations`` that
+cityscapesscripts' ``createPanopticImgs`` writes from the gtFine instanceIds
+(tests/datasets/test_cityscapes_panoptic.py regenerates and compares them);
+its ``categories`` are the 6 demo classes under demo names (createPanopticImgs
+lists the 19 real Cityscapes ones) and it is written without indentation. It
+keeps createPanopticImgs' quirk of listing images as
 ``*_gtFine_leftImg8bit.png``: locate an image as
 ``leftImg8bit/{split}/demo/{image_id}_leftImg8bit.png``.
 

@@ -15,6 +15,7 @@ Environment variables:
     MMEXT_LAU_REBUILD=1   wipe the cache directory and rebuild (once per process).
     MMEXT_LAU_DISABLE=1   never build/load; use the pure-PyTorch reference.
     MMEXT_LAU_VERBOSE=1   print the compiler commands.
+    MMEXT_LAU_EXTRA_LDFLAGS="..."  extra linker flags (space-separated).
     MAX_JOBS=n            parallel compile jobs (torch's own variable).
 
 Only ``torch`` is imported, so this works on machines with torch + nvcc alone.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -79,6 +81,33 @@ def default_build_dir(with_cuda: bool) -> Path:
     return Path.home() / ".cache" / "mmext" / f"lau_{tag}_{'cuda' if with_cuda else 'cpu'}"
 
 
+def _libstdcxx_ldflags() -> List[str]:
+    """Link libstdc++ dynamically where the toolchain would link it statically.
+
+    Without the ``libstdc++.so`` development link, ``-lstdc++`` falls back to
+    ``libstdc++.a``: the extension then carries its own copy of libstdc++ next
+    to the process's shared one. Seen on a GPU machine (Ubuntu 24.04 g++ 13.3,
+    torch 2.11): formatting a number into a TORCH_CHECK message (iostreams,
+    locale facets of two different copies) segfaulted instead of raising.
+    Naming the shared runtime library explicitly links it dynamically.
+    """
+    cxx = os.environ.get("CXX", "c++")
+
+    def find(name: str) -> Optional[str]:
+        try:
+            out = subprocess.run(
+                [cxx, f"-print-file-name={name}"], capture_output=True, text=True, timeout=60
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out if os.path.isabs(out) and os.path.exists(out) else None
+
+    if find("libstdc++.so") is not None:
+        return []  # -lstdc++ resolves to the shared library
+    runtime = find("libstdc++.so.6")
+    return [runtime] if runtime else []
+
+
 def _build_one(with_cuda: bool, rebuild: bool, verbose: bool) -> None:
     from torch.utils.cpp_extension import load
 
@@ -98,6 +127,7 @@ def _build_one(with_cuda: bool, rebuild: bool, verbose: bool) -> None:
         extra_include_paths=[str(_CSRC)],
         extra_cflags=["-O3"],
         extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"] if with_cuda else None,
+        extra_ldflags=_libstdcxx_ldflags() + os.environ.get("MMEXT_LAU_EXTRA_LDFLAGS", "").split(),
         build_directory=str(build_dir),
         is_python_module=False,  # load as a plain library: TORCH_LIBRARY registers the ops
         verbose=verbose,

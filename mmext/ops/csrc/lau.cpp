@@ -13,4 +13,10 @@ TORCH_LIBRARY(mmext, m) {
       "lau_backward(Tensor grad_out, Tensor x, Tensor offsets, int k_h, "
       "int k_w) -> (Tensor, Tensor)",
       {at::Tag::pt2_compliant_tag});
+  // CUDA only, for tests and benchmarks: run one kernel family explicitly
+  // (impl 0 = automatic choice, 1 = per-pixel, 2 = channels-last).
+  m.def("_lau_forward_impl(Tensor x, Tensor offsets, int k_h, int k_w, int impl) -> Tensor");
+  m.def(
+      "_lau_backward_impl(Tensor grad_out, Tensor x, Tensor offsets, int k_h, int k_w, "
+      "int impl) -> (Tensor, Tensor)");
 }

@@ -7,6 +7,7 @@ from mmdet.models.detectors import SingleStageDetector
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.registry import MODELS
 from mmdet.structures import SampleList
+from mmdet.structures.bbox import bbox2roi
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import PixelData
 from torch import Tensor
@@ -182,7 +183,6 @@ class SpatialFlow(SingleStageDetector):
             img_metas = [s.metainfo for s in batch_data_samples]
             dets = self.bbox_head.predict_by_feat(cls_scores, bbox_preds,
                                                   batch_img_metas=img_metas)
-            from mmdet.structures.bbox import bbox2roi
             rois = bbox2roi([d.bboxes for d in dets])
             outs += (self.mask_branch._mask_forward(tuple(mask_feats), rois)
                      ['mask_preds'],)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -39,7 +39,7 @@ class Job:
 @dataclass
 class Result:
     job: Job
-    value: Optional[Union[float, str]]
+    value: str  # the metric as printed, 'n/a' when the run logged none
     seconds: float
     work_dir: str
     checkpoint: str
@@ -128,20 +128,18 @@ def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
     # mmdet draws into <run_dir>/vis, mmseg into <work_dir>/vis/vis_data/vis_image.
     vis_dir = osp.dirname(_latest(osp.join(work_dir, '**', 'vis', '**', '*.png'))) \
         if job.draw else '-'
-    value = metrics.get(job.metric)
-    if value is not None and job.extra_metrics:
-        extras = ', '.join(f'{k.split("/")[-1]} {metrics[k]:.1f}' for k in job.extra_metrics
-                           if k in metrics)
-        value = f'{value:.3f} ({extras})'
+    value = 'n/a' if job.metric not in metrics else f'{metrics[job.metric]:.3f}'
+    extras = [f'{k.split("/")[-1]} {metrics[k]:.1f}' for k in job.extra_metrics
+              if k in metrics]
+    if extras:
+        value += f' ({", ".join(extras)})'
     return Result(job, value, time.time() - start, work_dir, checkpoint, vis_dir)
 
 
 def print_table(results: List[Result]) -> None:
     rows = [('model', 'metric', 'value', 'time'), ]
     for r in results:
-        value = ('n/a' if r.value is None else
-                 r.value if isinstance(r.value, str) else f'{r.value:.3f}')
-        rows.append((r.job.name, r.job.metric, value, f'{r.seconds:.0f} s'))
+        rows.append((r.job.name, r.job.metric, r.value, f'{r.seconds:.0f} s'))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     line = '+' + '+'.join('-' * (w + 2) for w in widths) + '+'
     print('\n' + line)

@@ -130,11 +130,10 @@ class SpatialFlow(SingleStageDetector):
         gt_instances, gt_ignore, img_metas = unpack_gt_instances(batch_data_samples)
         losses = self.bbox_head.loss_by_feat(cls_scores, bbox_preds, gt_instances,
                                              img_metas, gt_ignore)
-        with torch.no_grad():
+        with torch.no_grad():  # proposals carry no gradient
             proposals = self.bbox_head.predict_by_feat(
-                [c.detach() for c in cls_scores], [b.detach() for b in bbox_preds],
-                batch_img_metas=img_metas, cfg=self.train_cfg['mask_proposal'],
-                rescale=False)
+                cls_scores, bbox_preds, batch_img_metas=img_metas,
+                cfg=self.train_cfg['mask_proposal'], rescale=False)
         losses.update(self.mask_branch.loss(mask_feats, proposals,
                                             batch_data_samples))
         losses.update(self.stuff_head.loss(stuff_feats, batch_data_samples))

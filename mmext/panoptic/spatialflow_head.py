@@ -15,7 +15,6 @@ this class only changes the towers and returns the extra stuff / mask features.
 """
 from typing import List, Optional, Tuple
 
-import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
 from mmcv.ops import ModulatedDeformConv2d

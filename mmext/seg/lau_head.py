@@ -1,56 +1,55 @@
-"""LaU on top of any mmseg decode head, by config.
+"""LaU on top of any mmseg decode head, by config: the wrapper head ``LaUHead``.
 
-Design: a *mixin* (:class:`LaUMixin`) placed in front of the head's own class. The
-config names the head it wraps::
+``LaUHead`` owns three parts, by ordinary composition:
 
-    decode_head=dict(type='LaUHead', head='ASPPHead',      # was type='ASPPHead'
-                     lau_factor=4, lau_groups=1,
-                     ... every other key of the ASPPHead config unchanged ...,
+* ``head``: the decode head it wraps (any mmseg ``BaseDecodeHead``), built from the
+  same config keys as before (``head`` names its type);
+* ``offset_branch``: the offset predictor (:class:`~mmext.seg.LaUOffsetBranch`), fed
+  by the feature that feeds the head's classifier;
+* the upsampling: :func:`mmext.ops.location_aware_upsample` of the head's
+  low-resolution logits.
+
+Config (a LaU config differs from its bilinear baseline in these lines only)::
+
+    decode_head=dict(type='LaUHead', head='EncHead',      # was type='EncHead'
+                     lau_factor=4,
+                     ... every other key of the EncHead config unchanged ...,
                      loss_decode=dict(_delete_=True, type='LaUOffsetGuidedLoss'))
 
-``LaUHead`` builds (and caches) the class ``LaU<Head>(LaUMixin, <Head>)``. Because the
-head keeps its own class, attribute names and state-dict keys, a LaU config differs
-from its bilinear baseline only in these lines, and a baseline checkpoint loads into
-the LaU model (only ``lau_offset_branch.*`` is new). ``head`` may also be a dict
-(``head=dict(type='ASPPHead', ...)``, wrapper style): its keys are merged under the
-outer ones.
+The classifier's input comes from :func:`split_head_forward`: the head's own
+``_forward_feature`` (mmseg's convention for "the feature before ``cls_seg``"), or,
+for heads without one (EncHead, DepthwiseSeparableASPPHead), a feature function
+registered in :data:`FEATURE_FUNCTIONS` (tested equal to the head's ``forward``).
 
-How the pieces travel:
+Training: every ``loss_decode`` of the wrapper is computed at the LaU output
+resolution against the label nearest-resized to it (as the official code does);
+location-aware losses also get a :class:`LaUContext` (``lau_ctx`` keyword).
+Prediction: LaU output, then the head's ``predict_by_feat`` (bilinear resize to the
+input size).
 
-* the feature that feeds the classifier is captured in :meth:`LaUMixin.cls_seg`
-  (before dropout) and fed to the offset branch;
-* :meth:`LaUMixin.lau_upsample` applies :func:`mmext.ops.location_aware_upsample` to
-  the head's low-resolution logits with ``offsets = base + learned``;
-* training: :meth:`loss` computes every ``loss_decode`` at the LaU output resolution
-  against the label nearest-resized to it; location-aware losses get a
-  :class:`LaUContext` (low-res logits, learned offsets, base coordinates) through the
-  ``lau_ctx`` keyword, from which they compute their candidates without gradient;
-* prediction: LaU output, then the usual bilinear resize to the input size
-  (``BaseDecodeHead.predict_by_feat``).
-
-Base coordinates: output pixel i samples row ``i / k + dy`` (the operator's convention).
-With ``lau_base_coords='interpolate'`` (default) a fixed, non-learned base offset is
-added so that zero learned offsets reproduce exactly what the head did before:
-``F.interpolate(mode='bilinear', align_corners=head.align_corners)``. With
-``'paper'`` the base offset is 0 (the paper's i/k grid). The offset-guided loss's
-"plain bilinear" candidate is always LaU with zero learned offsets.
+Base coordinates: output pixel i samples row ``i / k + dy`` (the paper's grid and the
+operator's convention; ``lau_base_coords='paper'``, default). ``'interpolate'`` (an
+option of ours) adds a fixed base offset so that zero learned offsets reproduce
+``F.interpolate(bilinear, align_corners=head.align_corners)``.
 """
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
-from mmseg.models.decode_heads import DepthwiseSeparableASPPHead
+from mmengine.model import BaseModule
+from mmseg.models.decode_heads import DepthwiseSeparableASPPHead, EncHead
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import accuracy
+from mmseg.models.utils import resize
 from mmseg.registry import MODELS
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmext.ops import location_aware_upsample
 
 from .errors import LaUConfigError
 
-_BASE_COORDS = ('interpolate', 'paper')
+_BASE_COORDS = ('paper', 'interpolate')
 
 
 def base_offsets(h: int, w: int, k: int, mode: str, align_corners: bool,
@@ -58,8 +57,8 @@ def base_offsets(h: int, w: int, k: int, mode: str, align_corners: bool,
     """Fixed (dy over rows, dx over columns) added to learned offsets.
 
     Returns 1-D tensors of length k*h and k*w: ``base_y[i] = src(i) - i / k`` where
-    ``src`` is F.interpolate's source coordinate ('interpolate') or ``i / k``
-    ('paper', all zeros).
+    ``src`` is ``i / k`` ('paper': all zeros) or F.interpolate's source coordinate
+    ('interpolate').
     """
 
     def axis(n: int) -> Tensor:
@@ -75,9 +74,9 @@ def base_offsets(h: int, w: int, k: int, mode: str, align_corners: bool,
     return axis(h), axis(w)
 
 
-@dataclass
+@dataclass(frozen=True)
 class LaUContext:
-    """What a location-aware loss needs besides the LaU output.
+    """What a location-aware loss needs besides the LaU output (one per forward).
 
     Attributes:
         logits: (N, C, h, w) low-resolution logits (the LaU input).
@@ -118,17 +117,18 @@ class LaUContext:
         return (learned.view(n, self.groups, 2, hh, ww) + base).view(n, -1, hh, ww)
 
     def plain_upsample(self) -> Tensor:
-        """LaU with zero learned offsets (the 'bilinear' candidate), no gradient."""
+        """LaU with zero learned offsets (Eq. 3's 'bilinear' candidate), no gradient."""
         with torch.no_grad():
             zeros = torch.zeros_like(self.offsets)
             return location_aware_upsample(self.logits.detach(), self.full_offsets(zeros),
                                            self.scale_factor)
 
     def corner_samples(self) -> List[Tuple[Tensor, Tuple[Tensor, Tensor]]]:
-        """The 4 nearest-corner samplings lt, lb, rt, rb of the plain coordinate.
+        """Eq. 4's corner candidates lt, lb, rt, rb (the official order).
 
-        Returns [(logits (N, C, k*h, k*w) without gradient, (row (k*h,), col (k*w,)))].
-        Rows/columns are floor/ceil of the plain coordinate clamped to the map.
+        Returns [(logits (N, C, k*h, k*w) without gradient, (row (k*h,), col (k*w,)))]:
+        floor/ceil of the plain coordinate, clamped to the map (as the official
+        ``ldu_micro_bilinear_multi_output`` kernel samples them).
         """
         h, w = self.logits.shape[-2:]
         ys, xs = self.base_coords()
@@ -144,225 +144,292 @@ class LaUContext:
         return out
 
 
-class LaUMixin:
-    """Put LaU on top of a ``BaseDecodeHead`` subclass (see the module docstring).
+# -- the classifier's input ------------------------------------------------------------
+HeadSplit = Tuple[Tensor, Tensor, Tuple[Tensor, ...]]  # (feature, logits, extra outputs)
 
-    Args (besides the head's own):
+
+def _enc_head_split(head: EncHead, inputs: Sequence[Tensor]) -> HeadSplit:
+    """EncHead.forward (mmseg 1.2) up to cls_seg: the EncModule output, as the
+    official code's offset input (``encnet.py:L143-L145``)."""
+    inputs = head._transform_inputs(inputs)
+    feat = head.bottleneck(inputs[-1])
+    if head.add_lateral:
+        laterals = [
+            resize(lateral_conv(inputs[i]), size=feat.shape[2:], mode='bilinear',
+                   align_corners=head.align_corners)
+            for i, lateral_conv in enumerate(head.lateral_convs)
+        ]
+        feat = head.fusion(torch.cat([feat, *laterals], 1))
+    encode_feat, output = head.enc_module(feat)
+    logits = head.cls_seg(output)
+    extra = (head.se_layer(encode_feat), ) if head.use_se_loss else ()
+    return output, logits, extra
+
+
+def _sep_aspp_split(head: DepthwiseSeparableASPPHead,
+                    inputs: Sequence[Tensor]) -> HeadSplit:
+    """DepthwiseSeparableASPPHead.forward (mmseg 1.2) up to cls_seg: the decoder's
+    stride-4 feature."""
+    x = head._transform_inputs(inputs)
+    aspp_outs = [resize(head.image_pool(x), size=x.size()[2:], mode='bilinear',
+                        align_corners=head.align_corners)]
+    aspp_outs.extend(head.aspp_modules(x))
+    output = head.bottleneck(torch.cat(aspp_outs, dim=1))
+    if head.c1_bottleneck is not None:
+        c1_output = head.c1_bottleneck(inputs[0])
+        output = resize(output, size=c1_output.shape[2:], mode='bilinear',
+                        align_corners=head.align_corners)
+        output = torch.cat([output, c1_output], dim=1)
+    feat = head.sep_bottleneck(output)
+    return feat, head.cls_seg(feat), ()
+
+
+def _forward_feature_split(head: BaseDecodeHead, inputs: Sequence[Tensor]) -> HeadSplit:
+    # mmseg 1.x heads expose "the feature before cls_seg" as _forward_feature (the
+    # only way to reach it without re-implementing their forward).
+    feat = head._forward_feature(inputs)
+    return feat, head.cls_seg(feat), ()
+
+
+#: Heads without ``_forward_feature``: exact class -> split function. Add an entry
+#: (or give the head a ``_forward_feature``) to put LaU on another such head.
+FEATURE_FUNCTIONS: Dict[type, Callable[[Any, Sequence[Tensor]], HeadSplit]] = {
+    EncHead: _enc_head_split,
+    DepthwiseSeparableASPPHead: _sep_aspp_split,
+}
+
+
+def _split_function(head_cls: type) -> Callable[[Any, Sequence[Tensor]], HeadSplit]:
+    if head_cls in FEATURE_FUNCTIONS:
+        return FEATURE_FUNCTIONS[head_cls]
+    if callable(getattr(head_cls, '_forward_feature', None)):
+        return _forward_feature_split
+    raise LaUConfigError(
+        f'LaUHead: {head_cls.__name__} has no _forward_feature (the feature before '
+        'cls_seg) and no entry in mmext.seg.lau_head.FEATURE_FUNCTIONS; add one of the '
+        'two to put LaU on it')
+
+
+def split_head_forward(head: BaseDecodeHead, inputs: Sequence[Tensor]) -> HeadSplit:
+    """(classifier input (N, C', h, w), logits (N, K, h, w), extra outputs)."""
+    return _split_function(type(head))(head, inputs)
+
+
+# -- the wrapper head ----------------------------------------------------------------
+def _check_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise LaUConfigError(f'LaUHead: {name} must be an integer >= 1, got {value!r}')
+
+
+@MODELS.register_module()
+class LaUHead(BaseModule):
+    """A decode head whose final upsampling is LaU (see the module docstring).
+
+    Args:
+        head: the wrapped decode head: a type name (the other keyword arguments,
+            except the ``lau_*`` ones and ``loss_decode``, are its config) or a
+            full config dict.
         lau_factor: k (int).
-        lau_groups: G offset groups; must divide the number of output channels.
-        lau_offset_branch: config of the offset branch (default
-            ``dict(type='LaUOffsetBranch', mid_channels=128)``); ``in_channels``,
-            ``scale_factor`` and ``groups`` are filled in (and checked if given).
-        lau_base_coords: 'interpolate' (default) or 'paper'.
+        lau_groups: G offset groups; must divide the number of classes.
+        lau_offset_branch: offset branch config (default
+            ``dict(type='LaUOffsetBranch', mid_channels=128)``, the authors' branch);
+            ``in_channels``, ``scale_factor`` and ``groups`` are filled in.
+        lau_base_coords: 'paper' (default, i/k) or 'interpolate'.
+        loss_decode: the losses computed at the LaU resolution (a dict or list).
+        **head_kwargs: the wrapped head's config.
+
+    Shapes: ``forward(inputs)`` -> (N, K, k*h, k*w) LaU logits (EncHead with SE
+    loss: a tuple (logits, se_logits) as EncHead returns).
     """
 
-    def __init__(self, *args: Any, lau_factor: int = 4, lau_groups: int = 1,
+    def __init__(self,
+                 head: Any = None,
+                 lau_factor: int = 4,
+                 lau_groups: int = 1,
                  lau_offset_branch: Optional[dict] = None,
-                 lau_base_coords: str = 'interpolate', **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        name = type(self).__name__
-        if isinstance(lau_factor, bool) or not isinstance(lau_factor, int) \
-                or lau_factor < 1:
-            raise LaUConfigError(f'{name}: lau_factor must be an integer >= 1, got '
-                                 f'{lau_factor!r}')
-        if isinstance(lau_groups, bool) or not isinstance(lau_groups, int) \
-                or lau_groups < 1 or self.out_channels % lau_groups:
+                 lau_base_coords: str = 'paper',
+                 loss_decode: Any = dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                         loss_weight=1.0),
+                 init_cfg: Optional[dict] = None,
+                 **head_kwargs: Any) -> None:
+        super().__init__(init_cfg)
+        self.head = self._build_head(head, head_kwargs)
+        _check_int('lau_factor', lau_factor)
+        _check_int('lau_groups', lau_groups)
+        if self.head.out_channels % lau_groups:
             raise LaUConfigError(
-                f'{name}: lau_groups={lau_groups!r} must be a positive divisor of the '
-                f'number of classes (out_channels={self.out_channels}); G=1 shares one '
-                'offset pair by all classes')
+                f'LaUHead: lau_groups={lau_groups} must be a positive divisor of the '
+                f'number of classes (out_channels={self.head.out_channels}); G=1 shares '
+                'one offset pair by all classes')
         if lau_base_coords not in _BASE_COORDS:
-            raise LaUConfigError(f'{name}: lau_base_coords must be one of {_BASE_COORDS}, '
-                                 f'got {lau_base_coords!r}')
+            raise LaUConfigError(f'LaUHead: lau_base_coords must be one of '
+                                 f'{_BASE_COORDS}, got {lau_base_coords!r}')
+        self._split = _split_function(type(self.head))
         self.lau_factor = lau_factor
         self.lau_groups = lau_groups
         self.lau_base_coords = lau_base_coords
+        self.offset_branch = self._build_offset_branch(lau_offset_branch)
+        if isinstance(loss_decode, dict):
+            self.loss_decode = MODELS.build(loss_decode)
+        elif isinstance(loss_decode, (list, tuple)):
+            self.loss_decode = nn.ModuleList(MODELS.build(c) for c in loss_decode)
+        else:
+            raise LaUConfigError(f'LaUHead: loss_decode must be a dict or a list of '
+                                 f'dicts, got {type(loss_decode).__name__}')
 
-        cfg = dict(type='LaUOffsetBranch', mid_channels=128)
-        cfg.update(lau_offset_branch or {})
-        for key, value in (('in_channels', self.channels), ('scale_factor', lau_factor),
-                           ('groups', lau_groups)):
+    @staticmethod
+    def _build_head(head: Any, head_kwargs: dict) -> BaseDecodeHead:
+        if head is None:
+            raise LaUConfigError("LaUHead needs head=<decode head type>, e.g. "
+                                 "dict(type='LaUHead', head='EncHead', ...)")
+        if isinstance(head, dict):
+            cfg = {**head, **head_kwargs}
+        else:
+            cfg = dict(type=head, **head_kwargs)
+        head_type = cfg.get('type')
+        head_cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
+        if head_cls is None:
+            raise LaUConfigError(f"LaUHead: unknown head type '{head_type}' in mmseg's "
+                                 'MODELS registry')
+        if not (isinstance(head_cls, type) and issubclass(head_cls, BaseDecodeHead)):
+            raise LaUConfigError(
+                f'LaUHead: head must be an mmseg decode head (a BaseDecodeHead '
+                f'subclass), got {head_type!r}')
+        cfg['type'] = head_cls
+        return MODELS.build(cfg)
+
+    def _build_offset_branch(self, cfg: Optional[dict]) -> nn.Module:
+        cfg = {**dict(type='LaUOffsetBranch', mid_channels=128), **(cfg or {})}
+        for key, value in (('in_channels', self.head.channels),
+                           ('scale_factor', self.lau_factor), ('groups', self.lau_groups)):
             if key in cfg and cfg[key] != value:
+                what = ('the channels of the feature that feeds the classifier'
+                        if key == 'in_channels' else f'lau_{key.split("_")[0]}')
                 raise LaUConfigError(
-                    f'{name}: lau_offset_branch.{key}={cfg[key]!r} does not match the '
-                    f'head ({key} must be {value}: '
-                    + ('the channels of the feature that feeds the classifier)'
-                       if key == 'in_channels' else f'lau_{key.split("_")[0]})')
-                    + '; leave it out and it is filled in')
+                    f'LaUHead: lau_offset_branch.{key}={cfg[key]!r} does not match the '
+                    f'head ({key} must be {value}: {what}); leave it out and it is '
+                    'filled in')
             cfg[key] = value
-        self.lau_offset_branch = MODELS.build(cfg)
-        self._check_offset_branch()
-        self._lau_feat: Optional[Tensor] = None
-
-    def _check_offset_branch(self) -> None:
-        """Dry-run the offset branch: its output must be (N, 2G, k*h, k*w)."""
-        k, g = self.lau_factor, self.lau_groups
-        was_training = self.lau_offset_branch.training
-        self.lau_offset_branch.eval()
+        branch = MODELS.build(cfg)
+        # Dry run: the branch must give (N, 2G, k*h, k*w).
+        k, g, c = self.lau_factor, self.lau_groups, self.head.channels
+        probe = next(branch.parameters(), None)
+        kw = {} if probe is None else dict(dtype=probe.dtype, device=probe.device)
+        was_training = branch.training
+        branch.eval()
         try:
             with torch.no_grad():
-                probe = next(self.lau_offset_branch.parameters(), None)
-                kw = {} if probe is None else dict(dtype=probe.dtype, device=probe.device)
-                out = self.lau_offset_branch(torch.zeros(1, self.channels, 3, 2, **kw))
+                out = branch(torch.zeros(1, c, 3, 2, **kw))
         except Exception as exc:  # noqa: BLE001  (reported as a config error)
             raise LaUConfigError(
-                f'{type(self).__name__}: the offset branch fails on a feature with '
-                f'{self.channels} channels (the input of conv_seg): {exc}') from exc
+                f'LaUHead: the offset branch fails on a feature with {c} channels (the '
+                f'input of conv_seg): {exc}') from exc
         finally:
-            self.lau_offset_branch.train(was_training)
-        expected = (1, 2 * g, 3 * k, 2 * k)
-        if tuple(out.shape) != expected:
+            branch.train(was_training)
+        if tuple(out.shape) != (1, 2 * g, 3 * k, 2 * k):
             raise LaUConfigError(
-                f'{type(self).__name__}: the offset branch must output (N, 2G, k*h, k*w) '
-                f'= {expected} for a (1, {self.channels}, 3, 2) feature with '
+                f'LaUHead: the offset branch must output (N, 2G, k*h, k*w) = '
+                f'{(1, 2 * g, 3 * k, 2 * k)} for a (1, {c}, 3, 2) feature with '
                 f'lau_factor={k}, lau_groups={g}; it gives {tuple(out.shape)}')
+        return branch
 
-    # -- the classifier's input ----------------------------------------------------
-    def cls_seg(self, feat: Tensor) -> Tensor:
-        self._lau_feat = feat
-        return super().cls_seg(feat)
+    # -- what the segmentor reads from its decode head -----------------------------
+    @property
+    def align_corners(self) -> bool:
+        return self.head.align_corners
 
-    # -- upsampling ----------------------------------------------------------------
-    def lau_upsample(self, logits: Tensor, feat: Tensor) -> Tuple[Tensor, LaUContext]:
-        """LaU of ``logits`` with offsets predicted from ``feat``."""
-        offsets = self.lau_offset_branch(feat).to(logits.dtype)
-        h, w = logits.shape[-2:]
-        if feat.shape[-2:] != (h, w):
+    @property
+    def num_classes(self) -> int:
+        return self.head.num_classes
+
+    @property
+    def out_channels(self) -> int:
+        return self.head.out_channels
+
+    @property
+    def ignore_index(self) -> int:
+        return self.head.ignore_index
+
+    @property
+    def threshold(self):
+        return self.head.threshold
+
+    def init_weights(self) -> None:
+        super().init_weights()  # also the offset branch's own (authors') init
+
+    # -- forward -------------------------------------------------------------------
+    def lau_forward(self, inputs: Sequence[Tensor]
+                    ) -> Tuple[Tensor, LaUContext, Tuple[Tensor, ...]]:
+        """(LaU logits (N, K, k*h, k*w), context, the head's extra outputs)."""
+        feat, logits, extra = self._split(self.head, inputs)
+        if feat.shape[-2:] != logits.shape[-2:]:
             raise RuntimeError(
-                f'{type(self).__name__}: the classifier input {tuple(feat.shape)} and the '
-                f'logits {tuple(logits.shape)} differ in size; this head does not fit LaU')
+                f'LaUHead: the classifier input {tuple(feat.shape)} and the logits '
+                f'{tuple(logits.shape)} differ in size; this head does not fit LaU')
+        offsets = self.offset_branch(feat).to(logits.dtype)
+        h, w = logits.shape[-2:]
         base_y, base_x = base_offsets(h, w, self.lau_factor, self.lau_base_coords,
                                       self.align_corners, logits.device, logits.dtype)
         ctx = LaUContext(logits, offsets, base_y, base_x, self.lau_factor,
                          self.lau_groups)
-        out = location_aware_upsample(logits, ctx.full_offsets(), self.lau_factor)
-        return out, ctx
-
-    def _lau_forward(self, inputs) -> Tuple[Tensor, LaUContext, tuple]:
-        self._lau_feat = None
-        out = super().forward(inputs)
-        logits, extra = (out[0], tuple(out[1:])) if isinstance(out, (tuple, list)) \
-            else (out, ())
-        feat, self._lau_feat = self._lau_feat, None
-        if feat is None:
-            raise RuntimeError(
-                f'{type(self).__name__}: the head never called cls_seg, so LaU has no '
-                'feature for its offset branch; this head type is not supported')
-        up, ctx = self.lau_upsample(logits, feat)
+        up = location_aware_upsample(logits, ctx.full_offsets(), self.lau_factor)
         return up, ctx, extra
 
-    def forward(self, inputs):
-        """LaU-upsampled logits (plus the head's extra outputs, e.g. EncHead's SE)."""
-        up, _, extra = self._lau_forward(inputs)
+    def forward(self, inputs: Sequence[Tensor]):
+        """LaU logits (plus the head's extra outputs, e.g. EncHead's SE logits)."""
+        up, _, extra = self.lau_forward(inputs)
         return (up, *extra) if extra else up
 
     # -- training ------------------------------------------------------------------
-    def loss(self, inputs, batch_data_samples, train_cfg) -> Dict[str, Tensor]:
-        up, ctx, extra = self._lau_forward(inputs)
-        return self.lau_loss_by_feat(up, ctx, batch_data_samples, extra)
+    def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg
+             ) -> Dict[str, Tensor]:
+        up, ctx, extra = self.lau_forward(inputs)
+        return self.loss_by_feat(up, ctx, batch_data_samples, extra)
 
-    def lau_loss_by_feat(self, seg_logits: Tensor, ctx: LaUContext,
-                         batch_data_samples, extra: tuple = ()) -> Dict[str, Tensor]:
-        """Every ``loss_decode`` at the LaU output resolution (label nearest-resized)."""
-        full_label = self._stack_batch_gt(batch_data_samples)
+    def loss_by_feat(self, seg_logits: Tensor, ctx: LaUContext, batch_data_samples,
+                     extra: Tuple[Tensor, ...] = ()) -> Dict[str, Tensor]:
+        """Every ``loss_decode`` at the LaU output resolution (label nearest-resized,
+        as ``customize.py:L101``), plus EncHead's SE loss on the full label."""
+        full_label = torch.stack([s.gt_sem_seg.data for s in batch_data_samples])
         seg_label = F.interpolate(full_label.float(), size=seg_logits.shape[-2:],
                                   mode='nearest').long()
-        seg_weight = self.sampler.sample(seg_logits, seg_label) \
-            if self.sampler is not None else None
+        seg_weight = self.head.sampler.sample(seg_logits, seg_label) \
+            if self.head.sampler is not None else None
         seg_label = seg_label.squeeze(1)
-        losses_decode = self.loss_decode if isinstance(self.loss_decode,
-                                                       torch.nn.ModuleList) \
+        losses = self.loss_decode if isinstance(self.loss_decode, nn.ModuleList) \
             else [self.loss_decode]
-        loss: Dict[str, Tensor] = {}
-        for loss_decode in losses_decode:
+        out: Dict[str, Tensor] = {}
+        for loss_decode in losses:
             kwargs = dict(weight=seg_weight, ignore_index=self.ignore_index)
             if getattr(loss_decode, 'needs_lau_context', False):
                 kwargs['lau_ctx'] = ctx
             value = loss_decode(seg_logits, seg_label, **kwargs)
             name = loss_decode.loss_name
-            loss[name] = loss[name] + value if name in loss else value
-        loss['acc_seg'] = accuracy(seg_logits, seg_label, ignore_index=self.ignore_index)
+            out[name] = out[name] + value if name in out else value
+        out['acc_seg'] = accuracy(seg_logits, seg_label, ignore_index=self.ignore_index)
         if extra:
-            loss.update(self._extra_losses(extra, full_label))
-        return loss
+            out.update(self._extra_losses(extra, full_label))
+        return out
 
-    def _extra_losses(self, extra: tuple, full_label: Tensor) -> Dict[str, Tensor]:
-        from mmseg.models.decode_heads import EncHead
-        if isinstance(self, EncHead) and len(extra) == 1:
-            onehot = self._convert_to_onehot_labels(full_label, self.num_classes)
-            return dict(loss_se=self.loss_se_decode(extra[0], onehot))
+    def _extra_losses(self, extra: Tuple[Tensor, ...], full_label: Tensor
+                      ) -> Dict[str, Tensor]:
+        if isinstance(self.head, EncHead) and len(extra) == 1:
+            # EncHead's SE loss exactly as EncHead.loss_by_feat computes it (its
+            # target helper is EncHead's own static method).
+            present = self.head._convert_to_onehot_labels(full_label, self.num_classes)
+            return dict(loss_se=self.head.loss_se_decode(extra[0], present))
         raise RuntimeError(
-            f'{type(self).__name__}: the head returns {len(extra) + 1} outputs; LaU '
+            f'LaUHead: {type(self.head).__name__} returns {len(extra) + 1} outputs; LaU '
             'supports heads returning logits (and EncHead with its SE output)')
 
     # -- prediction ----------------------------------------------------------------
-    def predict(self, inputs, batch_img_metas: List[dict], test_cfg) -> Tensor:
-        """LaU output, then the usual bilinear resize to the input size."""
-        up, _, _ = self._lau_forward(inputs)
-        return self.predict_by_feat(up, batch_img_metas)
+    def predict(self, inputs: Sequence[Tensor], batch_img_metas: List[dict],
+                test_cfg) -> Tensor:
+        """LaU output, then the head's usual bilinear resize to the input size."""
+        up, _, _ = self.lau_forward(inputs)
+        return self.head.predict_by_feat(up, batch_img_metas)
 
-    def predict_offsets(self, inputs) -> Tuple[Tensor, Tensor, LaUContext]:
+    def predict_offsets(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, Tensor, LaUContext]:
         """(LaU logits, plain-upsampled logits, context): for visualisation."""
-        up, ctx, _ = self._lau_forward(inputs)
+        up, ctx, _ = self.lau_forward(inputs)
         return up, ctx.plain_upsample(), ctx
-
-
-_CLASSES: Dict[type, type] = {}
-
-
-def lau_head_class(head_cls: Type[BaseDecodeHead]) -> type:
-    """The class ``LaU<Head>(LaUMixin, Head)`` (created once per head class)."""
-    if isinstance(head_cls, type) and issubclass(head_cls, LaUMixin):
-        return head_cls
-    if not (isinstance(head_cls, type) and issubclass(head_cls, BaseDecodeHead)):
-        raise LaUConfigError(
-            f'LaUHead: head must be an mmseg decode head (a BaseDecodeHead subclass), '
-            f'got {head_cls!r}')
-    if head_cls not in _CLASSES:
-        name = f'LaU{head_cls.__name__}'
-        cls = type(name, (LaUMixin, head_cls), {
-            '__module__': __name__,
-            '__doc__': f'{head_cls.__name__} whose final upsampling is LaU '
-                       '(see mmext.seg.lau_head.LaUMixin).'})
-        globals()[name] = cls  # picklable by reference
-        _CLASSES[head_cls] = cls
-    return _CLASSES[head_cls]
-
-
-def LaUHead(head: Any = None, **kwargs: Any) -> BaseDecodeHead:  # noqa: N802
-    """Build ``head`` (a type name, class or config dict) with LaU on top.
-
-    ``LaUHead(head='ASPPHead', lau_factor=4, **aspp_kwargs)`` or
-    ``LaUHead(head=dict(type='ASPPHead', **aspp_kwargs), lau_factor=4)``.
-    """
-    if head is None:
-        raise LaUConfigError("LaUHead needs head=<decode head type>, e.g. "
-                             "dict(type='LaUHead', head='ASPPHead', ...)")
-    if isinstance(head, dict):
-        head = dict(head)
-        head_type = head.pop('type', None)
-        if head_type is None:
-            raise LaUConfigError('LaUHead: head=dict(...) needs a type')
-        kwargs = {**head, **kwargs}
-    else:
-        head_type = head
-    head_cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
-    if head_cls is None:
-        raise LaUConfigError(f"LaUHead: unknown head type '{head_type}' in mmseg's "
-                             'MODELS registry')
-    return lau_head_class(head_cls)(**kwargs)
-
-
-MODELS.register_module('LaUHead', module=LaUHead)
-
-
-@MODELS.register_module()
-class LaUSepASPPHead(LaUMixin, DepthwiseSeparableASPPHead):
-    """DeepLabV3+ whose decoder upsampler (the x4 of the decoder's stride-4 logits to
-    the input) is LaU: the paper's PASCAL VOC setting. Use ``lau_factor=4``.
-
-    Same as ``dict(type='LaUHead', head='DepthwiseSeparableASPPHead')``, under a name.
-    """
-
-
-_CLASSES[DepthwiseSeparableASPPHead] = LaUSepASPPHead

@@ -40,5 +40,7 @@ val_dataloader = dict(
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
 
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+# mIoU, and mIoU inside 3 px and 8 px bands around the ground-truth boundaries.
+val_evaluator = [dict(type='IoUMetric', iou_metrics=['mIoU']),
+                 dict(type='BoundaryIoUMetric', widths=(3, 8))]
 test_evaluator = val_evaluator

@@ -1,11 +1,12 @@
 """SpatialFlow: one-stage panoptic segmentation (see configs/spatialflow/README.md)."""
-from .fusion import spatialflow_fusion
+from .fusion import SpatialFlowFusion, spatialflow_fusion
 from .mask_branch import SpatialFlowMaskBranch
 from .spatialflow import SpatialFlow
-from .spatialflow_head import FlowGuidedDeformConv, SpatialFlowHead
+from .spatialflow_head import ModulatedDeformConvModule, SpatialFlowHead
 from .stuff_head import SpatialFlowStuffHead
 
 __all__ = [
-    'FlowGuidedDeformConv', 'SpatialFlow', 'SpatialFlowHead',
-    'SpatialFlowMaskBranch', 'SpatialFlowStuffHead', 'spatialflow_fusion'
+    'ModulatedDeformConvModule', 'SpatialFlow', 'SpatialFlowFusion',
+    'SpatialFlowHead', 'SpatialFlowMaskBranch', 'SpatialFlowStuffHead',
+    'spatialflow_fusion'
 ]

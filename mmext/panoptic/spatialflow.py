@@ -12,7 +12,7 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import PixelData
 from torch import Tensor
 
-from .fusion import spatialflow_fusion
+from .fusion import SpatialFlowFusion
 
 _FUSION_KEYS = ('score_thr', 'overlap_thr', 'stuff_area_limit', 'box_fill_thr')
 
@@ -35,7 +35,7 @@ class SpatialFlow(SingleStageDetector):
     score_thr, nms, max_per_img) and ``mask`` (the mask branch's assigner,
     sampler, mask_size). ``test_cfg``: RetinaNet's keys plus ``mask_thr_binary``
     and ``panoptic`` (score_thr, overlap_thr, stuff_area_limit, box_fill_thr; see
-    :func:`spatialflow_fusion`).
+    :class:`SpatialFlowFusion`).
 
     ``predict`` fills ``pred_panoptic_seg.sem_seg`` (1, H, W) at the original image
     size in mmdet's encoding (thing: label + k * INSTANCE_OFFSET, stuff: label, void:
@@ -65,6 +65,12 @@ class SpatialFlow(SingleStageDetector):
         self.stuff_head = MODELS.build(stuff_head)
         self.output_instances = output_instances
         self._check_consistency()
+        # The fusion configuration is validated here, once, not per image.
+        self.fusion = None
+        if self.test_cfg is not None:
+            self.fusion = SpatialFlowFusion(self.num_things_classes,
+                                            self.num_stuff_classes,
+                                            **self.test_cfg['panoptic'])
 
     @property
     def num_things_classes(self) -> int:
@@ -154,13 +160,14 @@ class SpatialFlow(SingleStageDetector):
                                               batch_img_metas=img_metas,
                                               rescale=False)
         dets = self.mask_branch.predict(mask_feats, img_metas, dets, rescale=True)
-        stuff_logits = self.stuff_head.predict(stuff_feats, img_metas, rescale=True)
-        fusion_cfg = dict(self.test_cfg['panoptic'])
-        for sample, det, logits in zip(batch_data_samples, dets, stuff_logits):
-            pan = spatialflow_fusion(
-                det.masks.bool(), det.scores, det.labels, det.bboxes,
-                logits.argmax(dim=0), num_things=self.num_things_classes,
-                num_stuff=self.num_stuff_classes, **fusion_cfg)
+        # Official single-scale stuff map: argmax at the input size, nearest resize.
+        stuff_labels = self.stuff_head.predict_labels(stuff_feats, img_metas)
+        if self.fusion is None:
+            raise ValueError('SpatialFlow.predict needs test_cfg (mask_thr_binary, '
+                             'panoptic) in the model config.')
+        for sample, det, stuff_seg in zip(batch_data_samples, dets, stuff_labels):
+            pan = self.fusion(det.masks.bool(), det.scores, det.labels, det.bboxes,
+                              stuff_seg)
             sample.pred_panoptic_seg = PixelData(sem_seg=pan[None])
             if self.output_instances:
                 if not rescale:

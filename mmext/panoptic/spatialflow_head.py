@@ -2,66 +2,71 @@
 
 RetinaNet's box and class towers, plus a stuff tower and a mask tower on the finest
 ``num_panoptic_levels`` FPN levels (P3..P5 with the default RetinaNet neck). The box
-(regression) tower is the source of every flow (Chen et al., SpatialFlow, TCSVT 2020):
+(regression) tower is the source of every flow (Chen et al., SpatialFlow, TCSVT 2020;
+official code: chensnathan/SpatialFlow ``mmdet/models/dense_heads/spatialflow_head.py``):
 
-* depth i: ``flow_i = Conv3x3(reg_i)`` (linear, no activation) is added to the input
-  of the i-th classification conv and of the i-th stuff conv;
-* last depth: ``Conv3x3(reg_last) + Conv3x3(stuff_last)`` is added to the input of
-  the mask tower.
+* depth i: ``flow_i = ConvModule3x3(reg_i)`` (no activation, the head's conv/norm
+  config) is added to the input of the i-th classification conv and of the i-th
+  stuff conv, ``reg_i`` being the output of the i-th regression conv;
+* last depth: ``x + flow(stuff_last) + flow(reg_last)`` is the input of the mask
+  conv (``x`` the FPN level).
+
+DCN variant (official R101-DCN): every classification and stuff conv and the first
+mask conv are modulated deformable convs; the flow conv of that conv then outputs 27
+channels (18 offsets + 9 modulation logits) computed from ``feature + reg_i`` (for the
+mask conv: ``x + reg_last``), and nothing is added to the deformable conv's input
+except, for the mask conv, the stuff -> mask flow.
 
 P6/P7 run box + class (with its flows) only. Anchors, focal loss, box coder, target
-assignment and post-processing are RetinaNet's (:class:`~mmdet.models.RetinaHead`);
-this class only changes the towers and returns the extra stuff / mask features.
+assignment and post-processing are RetinaNet's (:class:`~mmdet.models.RetinaHead`).
 """
 from typing import List, Optional, Tuple
 
 import torch.nn as nn
-from mmcv.cnn import ConvModule, build_activation_layer, build_norm_layer
+from mmcv.cnn import ConvModule, build_norm_layer
 from mmcv.ops import ModulatedDeformConv2d
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
 from torch import Tensor
 
+# 2 x 9 offsets + 9 modulation logits of a 3x3 modulated deformable conv.
+_DCN_GUIDE_CHANNELS = 27
 
-class FlowGuidedDeformConv(nn.Module):
-    """3x3 modulated deformable conv + norm + ReLU whose offsets come from a flow.
 
-    The DCN variant of SpatialFlow: the offsets and modulation masks are predicted
-    from the flow tensor (the regression tower's information), not from the conv's
-    own input. The offset conv starts at zero, so at initialisation the layer is an
-    ordinary 3x3 conv with modulation 0.5.
+class ModulatedDeformConvModule(nn.Module):
+    """3x3 modulated deformable conv + norm + ReLU whose offsets and masks are given.
+
+    The official head builds ``ConvModule(conv_cfg=dict(type='ModulatedDeformConv'))``
+    and calls it with ``(x, offset, mask)`` through a patched ``ConvModule.forward``;
+    this module is that, with the same parameter names (``conv.weight``,
+    ``conv.bias`` without norm, the norm under mmcv's name, e.g. ``gn``).
 
     Args:
-        in_channels: channels of ``x``.
-        out_channels: output channels.
-        guide_channels: channels of the flow tensor the offsets are computed from.
-        norm_cfg: mmcv norm config or None.
+        in_channels / out_channels: of the conv.
+        norm_cfg: mmcv norm config or None (then the conv has a bias).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, guide_channels: int,
+    def __init__(self, in_channels: int, out_channels: int,
                  norm_cfg: OptConfigType = None) -> None:
         super().__init__()
-        self.conv = ModulatedDeformConv2d(
-            in_channels, out_channels, 3, padding=1, bias=norm_cfg is None)
-        # 2 * 9 offsets + 9 modulation scalars per output pixel.
-        self.conv_offset = nn.Conv2d(guide_channels, 27, 3, padding=1)
-        self.norm = build_norm_layer(norm_cfg, out_channels)[1] if norm_cfg else None
-        self.activate = build_activation_layer(dict(type='ReLU', inplace=True))
-
-    def init_offsets(self) -> None:
-        """Zero the offset conv (called after the head's Normal init)."""
-        nn.init.zeros_(self.conv_offset.weight)
-        nn.init.zeros_(self.conv_offset.bias)
+        self.conv = ModulatedDeformConv2d(in_channels, out_channels, 3, padding=1,
+                                          bias=norm_cfg is None)
+        self.norm_name = None
+        if norm_cfg is not None:
+            self.norm_name, norm = build_norm_layer(norm_cfg, out_channels)
+            self.add_module(self.norm_name, norm)
+        self.activate = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor, guide: Tensor) -> Tensor:
-        """x: (N, in_channels, H, W), guide: (N, guide_channels, H, W)
+        """x: (N, in_channels, H, W); guide: (N, 27, H, W), channels [0, 18) the
+        offsets, [18, 27) the modulation logits (sigmoid applied here)
         -> (N, out_channels, H, W)."""
-        out = self.conv_offset(guide)
-        offset, mask = out[:, :18], out[:, 18:].sigmoid()
-        x = self.conv(x, offset.contiguous(), mask.contiguous())
-        if self.norm is not None:
-            x = self.norm(x)
+        offset = guide[:, :18].contiguous()
+        mask = guide[:, 18:].sigmoid().contiguous()
+        x = self.conv(x, offset, mask)
+        if self.norm_name is not None:
+            x = getattr(self, self.norm_name)(x)
         return self.activate(x)
 
 
@@ -71,16 +76,18 @@ class SpatialFlowHead(RetinaHead):
 
     Args:
         num_classes: number of thing classes (the detection classes).
-        in_channels: channels of every FPN level.
+        in_channels: channels of every FPN level; must equal ``feat_channels``
+            (flows and towers add the FPN level to tower features).
         stacked_convs: depth of the box, class and stuff towers (4 in the paper).
-        mask_convs: depth of the mask tower (1 in the paper).
+        mask_convs: depth of the mask tower (1 in the paper; convs after the first
+            are plain 3x3 ConvModules).
         num_panoptic_levels: how many of the finest levels get the stuff and mask
             towers (3: P3..P5).
         with_flows: False gives the "no flows" ablation: four independent towers.
-        dcn: True replaces the class and stuff tower convs by modulated deformable
-            convs whose offsets are predicted from the flows (needs ``with_flows``).
+        dcn: the official DCN variant (module docstring; needs ``with_flows``).
         **kwargs: everything :class:`~mmdet.models.RetinaHead` takes (anchor
-            generator, losses, conv/norm cfg, feat_channels, train/test cfg, ...).
+            generator, losses, ``conv_cfg`` / ``norm_cfg`` (towers AND flows),
+            feat_channels, train/test cfg, ...).
 
     ``forward(x)`` with ``x`` the FPN levels ``(N, in_channels, H_l, W_l)`` returns
     ``(cls_scores, bbox_preds, stuff_feats, mask_feats)``: RetinaNet's outputs for
@@ -106,7 +113,13 @@ class SpatialFlowHead(RetinaHead):
             raise ValueError(f'SpatialFlowHead needs mask_convs >= 1 (got {mask_convs}).')
         if dcn and not with_flows:
             raise ValueError('SpatialFlowHead(dcn=True) takes its deformable offsets '
-                             'from the flows: set with_flows=True or dcn=False.')
+                             'from the flow convs: set with_flows=True or dcn=False.')
+        feat_channels = kwargs.get('feat_channels', 256)
+        if in_channels != feat_channels:
+            raise ValueError(
+                f'SpatialFlowHead needs in_channels == feat_channels (got {in_channels} '
+                f'and {feat_channels}): the stuff and mask towers start from the FPN '
+                'level and the flows add tower features to it, as in the official head.')
         # Read by _init_layers, which AnchorHead.__init__ calls.
         self.num_mask_convs = mask_convs
         self.num_panoptic_levels = num_panoptic_levels
@@ -120,51 +133,65 @@ class SpatialFlowHead(RetinaHead):
                 f'num_panoptic_levels={num_panoptic_levels} must be in [1, '
                 f'{num_levels}] (the anchor generator has {num_levels} strides).')
 
-    def _tower(self, num_convs: int) -> nn.ModuleList:
-        """``num_convs`` 3x3 ConvModules, in_channels -> feat_channels -> ..."""
+    def _conv(self, act: bool = True, out_channels: Optional[int] = None
+              ) -> ConvModule:
+        """3x3 ConvModule feat_channels -> out_channels with the head's conv / norm
+        config; ``act=False`` for the linear flow convs."""
+        return ConvModule(self.feat_channels, out_channels or self.feat_channels, 3,
+                          padding=1, conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg,
+                          act_cfg=dict(type='ReLU') if act else None)
+
+    def _tower(self, num_convs: int, deformable: List[bool]) -> nn.ModuleList:
         return nn.ModuleList(
-            ConvModule(self.in_channels if i == 0 else self.feat_channels,
-                       self.feat_channels, 3, padding=1, conv_cfg=self.conv_cfg,
-                       norm_cfg=self.norm_cfg)
+            ModulatedDeformConvModule(self.feat_channels, self.feat_channels,
+                                      self.norm_cfg) if deformable[i] else self._conv()
             for i in range(num_convs))
 
-    def _flows(self, out_channels: List[int]) -> nn.ModuleList:
-        """Linear 3x3 convs from a feat_channels source to each target width."""
+    def _flows(self, deformable: List[bool]) -> nn.ModuleList:
+        """One linear flow conv per target conv: 27 channels (offsets + masks) for
+        a deformable target, feat_channels (added to its input) otherwise."""
         return nn.ModuleList(
-            nn.Conv2d(self.feat_channels, c, 3, padding=1) for c in out_channels)
-
-    def _guided_tower(self) -> nn.ModuleList:
-        """The DCN variant of a class / stuff tower (offsets from the flows)."""
-        return nn.ModuleList(
-            FlowGuidedDeformConv(self.in_channels if i == 0 else self.feat_channels,
-                                 self.feat_channels, guide_channels=c,
-                                 norm_cfg=self.norm_cfg)
-            for i, c in enumerate(self._tower_in_channels()))
-
-    def _tower_in_channels(self) -> List[int]:
-        return [self.in_channels] + [self.feat_channels] * (self.stacked_convs - 1)
+            self._conv(act=False, out_channels=_DCN_GUIDE_CHANNELS if d else None)
+            for d in deformable)
 
     def _init_layers(self) -> None:
-        """RetinaNet's box / class towers and predictors + stuff, mask and flows."""
-        super()._init_layers()
-        if self.dcn:
-            self.cls_convs = self._guided_tower()
-            self.stuff_convs = self._guided_tower()
-        else:
-            self.stuff_convs = self._tower(self.stacked_convs)
-        self.mask_convs = self._tower(self.num_mask_convs)
+        """Box, class, stuff and mask towers, the flows and RetinaNet's predictors
+        (module names: see tools/model_converters/spatialflow_official_to_mmext.py
+        for the official ones)."""
+        depth = self.stacked_convs
+        deform = [self.dcn] * depth
+        mask_deform = [self.dcn] + [False] * (self.num_mask_convs - 1)
+        self.reg_convs = self._tower(depth, [False] * depth)
+        self.cls_convs = self._tower(depth, deform)
+        self.stuff_convs = self._tower(depth, deform)
+        self.mask_convs = self._tower(self.num_mask_convs, mask_deform)
         if self.with_flows:
-            # The flow into the i-th conv matches that conv's input width.
-            self.cls_flows = self._flows(self._tower_in_channels())
-            self.stuff_flows = self._flows(self._tower_in_channels())
-            self.mask_flow_reg = self._flows([self.in_channels])[0]
-            self.mask_flow_stuff = self._flows([self.in_channels])[0]
+            self.cls_flows = self._flows(deform)
+            self.stuff_flows = self._flows(deform)
+            self.mask_flow_reg = self._flows(mask_deform[:1])[0]
+            self.mask_flow_stuff = self._flows([False])[0]
+        self.retina_cls = nn.Conv2d(self.feat_channels,
+                                    self.num_base_priors * self.cls_out_channels, 3,
+                                    padding=1)
+        self.retina_reg = nn.Conv2d(self.feat_channels,
+                                    self.num_base_priors * self.bbox_coder.encode_size,
+                                    3, padding=1)
 
     def init_weights(self) -> None:
+        """As the official ``init_weights``: Normal(0.01), bias 0 for every tower and
+        flow conv (deformable ones included), and RetinaNet's init of the
+        predictors (prior bias for the classifier)."""
         super().init_weights()
-        if self.dcn:
-            for layer in [*self.cls_convs, *self.stuff_convs]:
-                layer.init_offsets()
+        # mmengine re-runs ConvModule.init_weights (Kaiming) on ConvModules that are
+        # direct children (the mask flows), and the Normal init_cfg does not match
+        # ModulatedDeformConv2d: set every tower / flow conv explicitly.
+        for name, module in self.named_modules():
+            if name.startswith('retina_'):
+                continue
+            if isinstance(module, (nn.Conv2d, ModulatedDeformConv2d)):
+                nn.init.normal_(module.weight, 0, 0.01)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, x: Tuple[Tensor, ...]
                 ) -> Tuple[List[Tensor], List[Tensor], List[Tensor], List[Tensor]]:
@@ -184,14 +211,15 @@ class SpatialFlowHead(RetinaHead):
                 mask_feats.append(outs[3])
         return cls_scores, bbox_preds, stuff_feats, mask_feats
 
-    def _tower_step(self, conv: nn.Module, feat: Tensor, flow: Optional[Tensor]
-                    ) -> Tensor:
-        """One class / stuff conv with the flow added to its input."""
+    def _step(self, conv: nn.Module, flow: Optional[nn.Module], feat: Tensor,
+              reg_feat: Tensor) -> Tensor:
+        """One class / stuff conv: plain, flow added to its input, or (DCN)
+        offsets and masks from the flow conv on ``feat + reg_feat``."""
         if flow is None:
             return conv(feat)
-        if self.dcn:
-            return conv(feat + flow, flow)
-        return conv(feat + flow)
+        if isinstance(conv, ModulatedDeformConvModule):
+            return conv(feat, flow(feat + reg_feat))
+        return conv(feat + flow(reg_feat))
 
     def forward_single(self, x: Tensor, panoptic: bool = False
                        ) -> Tuple[Tensor, Tensor, Optional[Tensor], Optional[Tensor]]:
@@ -200,21 +228,28 @@ class SpatialFlowHead(RetinaHead):
         cls_feat = reg_feat = stuff_feat = x
         for i in range(self.stacked_convs):
             reg_feat = self.reg_convs[i](reg_feat)
-            cls_flow = self.cls_flows[i](reg_feat) if self.with_flows else None
-            cls_feat = self._tower_step(self.cls_convs[i], cls_feat, cls_flow)
+            cls_feat = self._step(self.cls_convs[i],
+                                  self.cls_flows[i] if self.with_flows else None,
+                                  cls_feat, reg_feat)
             if panoptic:
-                stuff_flow = (self.stuff_flows[i](reg_feat)
-                              if self.with_flows else None)
-                stuff_feat = self._tower_step(self.stuff_convs[i], stuff_feat,
-                                              stuff_flow)
+                stuff_feat = self._step(
+                    self.stuff_convs[i],
+                    self.stuff_flows[i] if self.with_flows else None, stuff_feat,
+                    reg_feat)
         cls_score = self.retina_cls(cls_feat)
         bbox_pred = self.retina_reg(reg_feat)
         if not panoptic:
             return cls_score, bbox_pred, None, None
-        mask_feat = x
-        if self.with_flows:
-            mask_feat = (mask_feat + self.mask_flow_reg(reg_feat)
-                         + self.mask_flow_stuff(stuff_feat))
-        for conv in self.mask_convs:
+        first = self.mask_convs[0]
+        if not self.with_flows:
+            mask_feat = first(x)
+        elif isinstance(first, ModulatedDeformConvModule):
+            guide = self.mask_flow_reg(x + reg_feat)
+            mask_feat = first(x + self.mask_flow_stuff(stuff_feat), guide)
+        else:
+            # The official order of the two additions (bitwise-equal outputs).
+            mask_feat = first(x + self.mask_flow_stuff(stuff_feat)
+                              + self.mask_flow_reg(reg_feat))
+        for conv in self.mask_convs[1:]:
             mask_feat = conv(mask_feat)
         return cls_score, bbox_pred, stuff_feat, mask_feat

@@ -1,30 +1,39 @@
-"""SpatialFlowHead: output shapes per level, the flows' gradient paths, DCN variant."""
+"""SpatialFlowHead: output shapes per level, each flow pinned to its depth and its
+source, conv / norm config of the flows, and the official DCN variant's structure."""
+import copy
+
 import pytest
 import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmcv.ops import ModulatedDeformConv2d
 
 import mmext  # noqa: F401
 from mmdet.utils import register_all_modules
 
 from mmext.panoptic import SpatialFlowHead
+from mmext.panoptic.spatialflow_head import ModulatedDeformConvModule
 
 register_all_modules(init_default_scope=True)
 
 SIZES = [32, 16, 8, 4, 2]  # P3..P7 of a 256 px input
 NUM_CLASSES = 3
 NUM_ANCHORS = 9
+C = 16
+GN = dict(type='GN', num_groups=4, requires_grad=True)
 
 
 def _head(**kwargs) -> SpatialFlowHead:
     torch.manual_seed(0)
-    head = SpatialFlowHead(num_classes=NUM_CLASSES, in_channels=16, feat_channels=16,
+    head = SpatialFlowHead(num_classes=NUM_CLASSES, in_channels=C, feat_channels=C,
                            stacked_convs=kwargs.pop('stacked_convs', 3), **kwargs)
     head.init_weights()
     return head
 
 
-def _feats(batch: int = 2):
+def _feats(batch: int = 2, levels=SIZES):
     torch.manual_seed(1)
-    return tuple(torch.randn(batch, 16, s, s) for s in SIZES)
+    return tuple(torch.randn(batch, C, s, s) for s in levels)
 
 
 @pytest.mark.parametrize('flows,dcn', [(True, False), (False, False), (True, True)])
@@ -33,66 +42,191 @@ def test_output_shapes_per_level(flows, dcn):
     assert [c.shape for c in cls] == [(2, NUM_ANCHORS * NUM_CLASSES, s, s) for s in SIZES]
     assert [b.shape for b in box] == [(2, NUM_ANCHORS * 4, s, s) for s in SIZES]
     # Stuff and mask towers only on P3..P5.
-    assert [t.shape for t in stuff] == [(2, 16, s, s) for s in SIZES[:3]]
-    assert [t.shape for t in mask] == [(2, 16, s, s) for s in SIZES[:3]]
+    assert [t.shape for t in stuff] == [(2, C, s, s) for s in SIZES[:3]]
+    assert [t.shape for t in mask] == [(2, C, s, s) for s in SIZES[:3]]
 
 
-def _reg_tower_grad(head, output_index):
+# ------------------------------------------------------------------ flow depths
+
+def _grads_of(head, output_index, modules):
+    """|grad| of each module's parameters from a scalar of one head output."""
     head.zero_grad()
-    outs = head(_feats())
+    outs = head(_feats(batch=1, levels=SIZES[:3] + [4, 2]))
     sum(o.square().mean() for o in outs[output_index]).backward()
-    grads = [p.grad for p in head.reg_convs.parameters()]
-    return sum(0.0 if g is None else g.abs().sum().item() for g in grads)
+    return [sum(0.0 if p.grad is None else p.grad.abs().sum().item()
+                for p in m.parameters()) for m in modules]
 
 
-@pytest.mark.parametrize('output_index,name', [(0, 'cls'), (2, 'stuff'), (3, 'mask')])
-def test_flows_carry_gradient_from_other_tasks_into_the_box_tower(output_index, name):
-    assert _reg_tower_grad(_head(with_flows=True), output_index) > 0, name
-    assert _reg_tower_grad(_head(with_flows=False), output_index) == 0, name
+@pytest.mark.parametrize('dcn', [False, True])
+@pytest.mark.parametrize('output_index,name', [(0, 'cls'), (2, 'stuff')])
+def test_class_and_stuff_outputs_reach_the_last_regression_conv(output_index, name, dcn):
+    """The i-th flow leaves the i-th regression conv: the last regression conv
+    feeds the last class / stuff conv. Taking the flows one conv early (from
+    reg_{i-1}) cuts this path."""
+    head = _head(dcn=dcn)
+    grads = _grads_of(head, output_index, head.reg_convs)
+    assert all(g > 0 for g in grads), (name, grads)
+    assert _grads_of(_head(with_flows=False), output_index,
+                     _head(with_flows=False).reg_convs) == [0.0] * 3
 
 
-def test_classification_loss_reaches_regression_tower_only_with_flows():
-    """The issue's check, with RetinaNet's real focal loss on real targets."""
-    from mmengine.structures import InstanceData
-    gt = InstanceData(bboxes=torch.tensor([[20., 30., 90., 120.], [100., 100., 200., 180.]]),
-                      labels=torch.tensor([0, 2]))
-    metas = [dict(img_shape=(256, 256), pad_shape=(256, 256), batch_input_shape=(256, 256))]
-    grads = {}
-    train_cfg = dict(assigner=dict(type='MaxIoUAssigner', pos_iou_thr=0.5,
-                                   neg_iou_thr=0.4, min_pos_iou=0),
-                     sampler=dict(type='PseudoSampler'), allowed_border=-1,
-                     pos_weight=-1, debug=False)
-    for flows in (True, False):
-        head = _head(with_flows=flows, train_cfg=train_cfg)
-        cls, box, _, _ = head(_feats(batch=1))
-        losses = head.loss_by_feat(cls, box, [gt], metas)
-        loss_cls = sum(losses['loss_cls'])
-        assert loss_cls.item() > 0
-        loss_cls.backward()
-        grads[flows] = sum(0.0 if p.grad is None else p.grad.abs().sum().item()
-                           for p in head.reg_convs.parameters())
-    assert grads[True] > 0
-    assert grads[False] == 0
+def test_flow_i_enters_class_conv_i():
+    """Perturbing only the i-th regression conv's output changes the class feature
+    from depth i on, and the i-th flow conv is the path: zeroing it removes the
+    effect of reg_i on cls conv i (the last depth: only cls_flows[-1] reads reg_-1)."""
+    head = _head().eval()
+    x = _feats(batch=1, levels=[8])[0]
+    captured = {}
+
+    def capture(name):
+        def hook(module, args):
+            captured[name] = args[0].detach().clone()
+        return hook
+
+    for i, conv in enumerate(head.cls_convs):
+        conv.register_forward_pre_hook(capture(f'cls_in{i}'))
+    head.forward_single(x, panoptic=True)
+    base = dict(captured)
+    # Change the last regression conv's output only.
+    handle = head.reg_convs[-1].register_forward_hook(lambda m, a, out: out + 1.0)
+    head.forward_single(x, panoptic=True)
+    handle.remove()
+    assert torch.equal(captured['cls_in0'], base['cls_in0'])
+    assert torch.equal(captured['cls_in1'], base['cls_in1'])
+    # Input of the last class conv = cls feature + cls_flows[-1](reg_last).
+    assert not torch.equal(captured['cls_in2'], base['cls_in2'])
 
 
-def test_mask_flow_sources_are_stuff_and_regression():
+def _manual_forward(head, x):
+    """The official forward_single_bbox_stuff (non-DCN), written out."""
+    cls = reg = stuff = x
+    for i in range(head.stacked_convs):
+        reg = head.reg_convs[i](reg)
+        cls = head.cls_convs[i](cls + head.cls_flows[i](reg))
+        stuff = head.stuff_convs[i](stuff + head.stuff_flows[i](reg))
+    mask = head.mask_convs[0](x + head.mask_flow_stuff(stuff) + head.mask_flow_reg(reg))
+    return head.retina_cls(cls), head.retina_reg(reg), stuff, mask
+
+
+@pytest.mark.parametrize('norm', [None, GN])
+def test_forward_equals_the_official_wiring(norm):
+    head = _head(norm_cfg=norm).eval()
+    for p in head.parameters():  # outputs far from the prior-bias constant
+        nn.init.normal_(p, 0, 0.2)
+    x = _feats(batch=1, levels=[8])[0]
+    with torch.no_grad():
+        got = head.forward_single(x, panoptic=True)
+        want = _manual_forward(head, x)
+        # The flows taken one regression conv early give a different result.
+        early = _manual_forward_shifted(head, x)
+    for g, w in zip(got, want):
+        assert torch.equal(g, w)
+    assert (got[0] - early[0]).abs().max() > 1e-2
+
+
+def _manual_forward_shifted(head, x):
+    cls = reg = x
+    for i in range(head.stacked_convs):
+        prev = reg
+        reg = head.reg_convs[i](reg)
+        cls = head.cls_convs[i](cls + head.cls_flows[i](prev if i else reg))
+    return (head.retina_cls(cls), )
+
+
+def test_mask_flow_sources_are_the_last_stuff_and_regression_features():
     head = _head(with_flows=True)
-    head.zero_grad()
-    sum(m.sum() for m in head(_feats())[3]).backward()
-    assert head.mask_flow_reg.weight.grad.abs().sum() > 0
-    assert head.mask_flow_stuff.weight.grad.abs().sum() > 0
-    # The class tower does not feed the mask tower.
-    assert all(p.grad is None or p.grad.abs().sum() == 0
-               for p in head.cls_convs.parameters())
+    grads = _grads_of(head, 3, [head.mask_flow_reg, head.mask_flow_stuff,
+                                head.stuff_convs[-1], head.reg_convs[-1],
+                                head.cls_convs])
+    assert all(g > 0 for g in grads[:4]), grads
+    assert grads[4] == 0  # the class tower does not feed the mask tower
 
 
-def test_dcn_offsets_start_at_zero_and_learn_from_flows():
-    head = _head(with_flows=True, dcn=True)
-    for layer in [*head.cls_convs, *head.stuff_convs]:
-        assert layer.conv_offset.weight.abs().sum() == 0
-    head.zero_grad()
-    sum(c.square().mean() for c in head(_feats())[0]).backward()
-    assert all(layer.conv_offset.weight.grad.abs().sum() > 0 for layer in head.cls_convs)
+# ------------------------------------------------------------------ structure
+
+def _weights(module):
+    return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize('norm', [None, GN])
+def test_flows_are_conv_modules_with_the_heads_conv_and_norm(norm):
+    head = _head(norm_cfg=norm)
+    flows = [*head.cls_flows, *head.stuff_flows, head.mask_flow_reg, head.mask_flow_stuff]
+    for flow in flows:
+        assert isinstance(flow, ConvModule)
+        assert flow.activate is None if hasattr(flow, 'activate') else not flow.with_activation
+        assert not flow.with_activation  # linear
+        if norm is None:
+            assert not flow.with_norm
+            assert _weights(flow) == {'conv.weight': (C, C, 3, 3), 'conv.bias': (C, )}
+        else:
+            assert isinstance(flow.gn, nn.GroupNorm) and flow.gn.num_groups == 4
+            assert _weights(flow) == {'conv.weight': (C, C, 3, 3), 'gn.weight': (C, ),
+                                      'gn.bias': (C, )}
+
+
+def test_dcn_variant_structure_is_the_official_one():
+    head = _head(dcn=True)
+    depth = head.stacked_convs
+    # Class, stuff and the (first) mask conv deformable; regression plain.
+    for tower in (head.cls_convs, head.stuff_convs, head.mask_convs[:1]):
+        for conv in tower:
+            assert isinstance(conv, ModulatedDeformConvModule)
+            assert isinstance(conv.conv, ModulatedDeformConv2d)
+            assert _weights(conv) == {'conv.weight': (C, C, 3, 3), 'conv.bias': (C, )}
+    assert all(isinstance(c, ConvModule) and isinstance(c.conv, nn.Conv2d)
+               for c in head.reg_convs)
+    # Their flow convs output 27 = 18 offsets + 9 masks; the stuff -> mask flow
+    # stays a feature flow.
+    for flow in [*head.cls_flows, *head.stuff_flows, head.mask_flow_reg]:
+        assert _weights(flow) == {'conv.weight': (27, C, 3, 3), 'conv.bias': (27, )}
+    assert _weights(head.mask_flow_stuff) == {'conv.weight': (C, C, 3, 3),
+                                              'conv.bias': (C, )}
+    assert len(head.cls_flows) == len(head.stuff_flows) == depth
+
+
+def test_dcn_offsets_come_from_feature_plus_regression_and_flow_is_not_added():
+    """Official: out = flow(cls_feat + reg_feat); offset = out[:, :18],
+    mask = sigmoid(out[:, 18:]); cls_feat = relu(mdconv(cls_feat, offset, mask))."""
+    head = _head(dcn=True, stacked_convs=1).eval()
+    for p in head.parameters():  # non-trivial offsets
+        nn.init.normal_(p, 0, 0.2)
+    x = _feats(batch=1, levels=[8])[0]
+    with torch.no_grad():
+        reg = head.reg_convs[0](x)
+        out = head.cls_flows[0](x + reg)
+        conv = head.cls_convs[0].conv
+        want_cls = torch.relu(conv(x, out[:, :18].contiguous(),
+                                   out[:, 18:].sigmoid().contiguous()))
+        guide = head.mask_flow_reg(x + reg)
+        stuff = head.stuff_convs[0](x, head.stuff_flows[0](x + reg))
+        want_mask = head.mask_convs[0](x + head.mask_flow_stuff(stuff), guide)
+        got = head.forward_single(x, panoptic=True)
+        assert torch.equal(got[0], head.retina_cls(want_cls))
+        assert torch.equal(got[2], stuff)
+        assert torch.equal(got[3], want_mask)
+        # Adding the flow to the input (our old variant) differs.
+        wrong = torch.relu(conv(x + out[:, :C], out[:, :18].contiguous(),
+                                out[:, 18:].sigmoid().contiguous()))
+        assert not torch.allclose(got[0], head.retina_cls(wrong))
+
+
+def test_dcn_with_norm_has_no_conv_bias_and_norm_after_the_conv():
+    # GN(1): the 27-channel offset flows get the head's norm too (as officially).
+    head = _head(dcn=True, norm_cfg=dict(type='GN', num_groups=1))
+    assert isinstance(head.cls_flows[0].gn, nn.GroupNorm)
+    conv = head.cls_convs[0]
+    assert _weights(conv) == {'conv.weight': (C, C, 3, 3), 'gn.weight': (C, ),
+                              'gn.bias': (C, )}
+
+
+def test_init_is_normal_001_for_every_tower_and_flow_conv():
+    head = _head(dcn=True)
+    for name, p in head.named_parameters():
+        if name.endswith('conv.weight'):
+            assert 0.005 < p.std().item() < 0.02, name
+        if name.endswith('conv.bias') and 'retina_cls' not in name:
+            assert p.abs().max() == 0, name
 
 
 def test_wrong_number_of_levels_is_a_clear_error():
@@ -108,3 +242,8 @@ def test_wrong_number_of_levels_is_a_clear_error():
 def test_bad_head_config_is_a_clear_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         _head(**kwargs)
+
+
+def test_in_channels_must_equal_feat_channels():
+    with pytest.raises(ValueError, match='in_channels == feat_channels'):
+        SpatialFlowHead(num_classes=3, in_channels=32, feat_channels=16)

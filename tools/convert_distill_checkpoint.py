@@ -16,14 +16,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 from mmext.engine import UserError, check_checkpoint, run_cli  # noqa: E402
 
-ADAPTER_PREFIX = 'distill_adapters.'
-
 
 def convert(src: str, dst: str) -> int:
     """Write the student-only checkpoint of ``src`` to ``dst``; return its tensor count."""
     import torch
 
     import mmext  # noqa: F401  (checkpoint safe globals)
+    from mmext.distill.state_dict_keys import ADAPTER_PREFIX
     checkpoint = torch.load(src, map_location='cpu')
     state = checkpoint.get('state_dict') if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):

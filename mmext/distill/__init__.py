@@ -1,8 +1,14 @@
 """PKD feature distillation for mmdet detectors (see docs/pkd.md).
 
-``PKDLoss`` and ``FeatureDistiller`` are registered in mmdet's MODELS.
+``PKDLoss``, ``FeatureMSELoss`` and ``FeatureDistiller`` are registered in mmdet's
+MODELS.
 """
-from .feature_distiller import FeatureDistiller, TeacherTrunk
-from .pkd_loss import PKDLoss, standardize_per_channel
+from .feature_distiller import FeatureDistiller
+from .levels import LevelPair, measure_levels, pair_levels
+from .mse_loss import FeatureMSELoss
+from .pkd_loss import PKDLoss, match_size, standardize_per_channel
+from .teacher import TeacherTrunk, build_teacher, load_teacher_model_config
 
-__all__ = ['FeatureDistiller', 'TeacherTrunk', 'PKDLoss', 'standardize_per_channel']
+__all__ = ['FeatureDistiller', 'TeacherTrunk', 'PKDLoss', 'FeatureMSELoss',
+           'standardize_per_channel', 'match_size', 'LevelPair', 'measure_levels',
+           'pair_levels', 'build_teacher', 'load_teacher_model_config']

@@ -16,7 +16,7 @@ float16 / bfloat16 under AMP), and the standard deviation is
 gradient at zero variance), so constant or all-zero channels give finite values and
 finite gradients (a constant channel standardises to ~0, i.e. its term is ~1/2).
 """
-from typing import Sequence, Union
+from typing import Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -25,6 +25,27 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 Feats = Union[Tensor, Sequence[Tensor]]
+RESIZE_SIDES = ('student', 'teacher')
+
+
+def match_size(feat_s: Tensor, feat_t: Tensor, resize: str = 'student'
+               ) -> Tuple[Tensor, Tensor]:
+    """Bring (N, C, Hs, Ws) and (N, C, Ht, Wt) to one spatial size, bilinearly.
+
+    ``resize='student'`` (MMRazor's ``resize_stu=True``, the default of its PKDLoss,
+    which the authors' configs keep) resizes the student map to the teacher's size;
+    ``'teacher'`` the other way. ``align_corners=False`` as in MMRazor's
+    ``F.interpolate(..., mode='bilinear')``. Resized maps are float32.
+    """
+    if feat_s.shape[-2:] == feat_t.shape[-2:]:
+        return feat_s, feat_t
+    if resize == 'student':
+        feat_s = F.interpolate(feat_s.float(), size=feat_t.shape[-2:],
+                               mode='bilinear', align_corners=False)
+    else:
+        feat_t = F.interpolate(feat_t.float(), size=feat_s.shape[-2:],
+                               mode='bilinear', align_corners=False)
+    return feat_s, feat_t
 
 
 def standardize_per_channel(feat: Tensor, eps: float = 1e-6) -> Tensor:
@@ -58,23 +79,17 @@ class PKDLoss(nn.Module):
     def __init__(self, loss_weight: float = 1.0, resize: str = 'student',
                  eps: float = 1e-6) -> None:
         super().__init__()
-        if resize not in ('student', 'teacher'):
+        if resize not in RESIZE_SIDES:
             raise ValueError(f"PKDLoss: resize must be 'student' or 'teacher', "
                              f'got {resize!r}')
         self.loss_weight = float(loss_weight)
         self.resize = resize
         self.eps = eps
 
-    def _match_size(self, feat_s: Tensor, feat_t: Tensor):
-        if feat_s.shape[-2:] == feat_t.shape[-2:]:
-            return feat_s, feat_t
-        if self.resize == 'student':
-            feat_s = F.interpolate(feat_s.float(), size=feat_t.shape[-2:],
-                                   mode='bilinear', align_corners=False)
-        else:
-            feat_t = F.interpolate(feat_t.float(), size=feat_s.shape[-2:],
-                                   mode='bilinear', align_corners=False)
-        return feat_s, feat_t
+    @property
+    def loss_name(self) -> str:
+        """Prefix of the distiller's loss keys (``loss_pkd_<level>``)."""
+        return 'loss_pkd'
 
     def single(self, feat_s: Tensor, feat_t: Tensor) -> Tensor:
         """Unweighted loss of one pair of maps: mean over channels of (1 - r)."""
@@ -86,7 +101,7 @@ class PKDLoss(nn.Module):
                 'channel counts)')
         feat_t = feat_t.detach()  # the teacher never gets gradients
         with torch.autocast(device_type=feat_s.device.type, enabled=False):
-            feat_s, feat_t = self._match_size(feat_s, feat_t)
+            feat_s, feat_t = match_size(feat_s, feat_t, self.resize)
             norm_s = standardize_per_channel(feat_s, self.eps)
             norm_t = standardize_per_channel(feat_t, self.eps)
             return F.mse_loss(norm_s, norm_t) / 2

@@ -54,40 +54,82 @@ def _batch(model, num=2, size=96):
     return torch.randn(num, 3, size, size, generator=gen), samples
 
 
-def test_stride_pairing_two_stage_teacher_retinanet_student(distiller):
+def test_authors_index_pairing_two_stage_teacher_retinanet_student(distiller):
     assert [s for s, _ in distiller.student_levels] == [8, 16, 32, 64, 128]
     assert [s for s, _ in distiller.teacher_levels] == [4, 8, 16, 32, 64]
-    # (name, student index, teacher index): equal strides, not equal positions.
-    assert distiller.level_pairs == [('s8', 0, 1), ('s16', 1, 2), ('s32', 2, 3),
-                                     ('s64', 3, 4)]
+    # (name, student index, teacher index): neck output i with i, as MMRazor's
+    # data_idx 0..3, i.e. student P3..P6 with teacher P2..P5.
+    assert distiller.level_pairs == [('fpn0', 0, 0), ('fpn1', 1, 1), ('fpn2', 2, 2),
+                                     ('fpn3', 3, 3)]
 
 
-def test_index_pairing_and_level_selection():
-    model = _build(distill__pairing='index', distill__levels=[0, 1, 2, 3])
-    assert model.level_pairs == [('0', 0, 0), ('1', 1, 1), ('2', 2, 2), ('3', 3, 3)]
-    model = _build(distill__levels=[16, 32])
+def test_stride_pairing_and_level_selection():
+    model = _build(distill__pairing='stride', distill__levels=None)
+    assert model.level_pairs == [('s8', 0, 1), ('s16', 1, 2), ('s32', 2, 3),
+                                 ('s64', 3, 4)]
+    model = _build(distill__pairing='stride', distill__levels=[16, 32])
     assert model.level_pairs == [('s16', 1, 2), ('s32', 2, 3)]
+    assert _build(distill__levels=[1, 3]).level_pairs == [('fpn1', 1, 1), ('fpn3', 3, 3)]
+
+
+def _shapes_reaching_the_loss(model, size=96):
+    """[(student map shape, teacher map shape)] per level, as the loss receives them."""
+    seen = []
+    handle = model.distill_loss.register_forward_hook(
+        lambda module, args, out: seen.append((tuple(args[0].shape), tuple(args[1].shape))))
+    try:
+        model.train()
+        model.loss(*_batch(model, size=size))
+    finally:
+        handle.remove()
+    return seen
+
+
+def test_authors_pairing_compares_student_p3_p6_with_teacher_p2_p5(distiller):
+    # 96x96 input: student P3..P6 are 12, 6, 3, 2 px wide, teacher P2..P5 24, 12, 6,
+    # 3 px; adapters bring the student's 64 channels to 128; the loss resizes the
+    # student map up to the teacher's (test_pkd_loss.py).
+    assert _shapes_reaching_the_loss(distiller) == [
+        ((2, 128, 12, 12), (2, 128, 24, 24)), ((2, 128, 6, 6), (2, 128, 12, 12)),
+        ((2, 128, 3, 3), (2, 128, 6, 6)), ((2, 128, 2, 2), (2, 128, 3, 3))]
+    stride = _build(distill__pairing='stride', distill__levels=[8, 16, 32, 64])
+    assert _shapes_reaching_the_loss(stride) == [
+        ((2, 128, 12, 12), (2, 128, 12, 12)), ((2, 128, 6, 6), (2, 128, 6, 6)),
+        ((2, 128, 3, 3), (2, 128, 3, 3)), ((2, 128, 2, 2), (2, 128, 2, 2))]
 
 
 def test_level_a_neck_lacks_is_an_error():
     with pytest.raises(UserError, match=r'stride 128 is not produced by the teacher'):
-        _build(distill__levels=[16, 128])
+        _build(distill__pairing='stride', distill__levels=[16, 128])
     with pytest.raises(UserError, match=r'stride 4 is not produced by the student'):
-        _build(distill__levels=[4])
+        _build(distill__pairing='stride', distill__levels=[4])
     with pytest.raises(UserError, match='index 7 does not exist'):
         _build(distill__pairing='index', distill__levels=[7])
 
 
+def test_misspelt_distill_or_teacher_key_is_a_one_line_error():
+    with pytest.raises(UserError) as info:
+        _build(distill__levles=[0, 1])
+    message = str(info.value)
+    assert message == ("model.distill: unknown key 'levles' (did you mean 'levels'?); "
+                       'accepted keys: adapter, levels, loss, pairing')
+    with pytest.raises(UserError, match="unknown key 'checkpiont' .did you mean "
+                       "'checkpoint'.*accepted keys: checkpoint, checkpoint_url, "
+                       'config, random_init'):
+        _build(teacher__checkpiont='t.pth')
+
+
 def test_adapters_only_where_channels_differ(distiller):
     # Student FPN: 64 channels, teacher: 128 -> one 64->128 1x1 conv per level.
-    assert sorted(distiller.adapters) == ['s16', 's32', 's64', 's8']
-    conv = distiller.adapters['s8']
+    assert sorted(distiller.adapters) == ['fpn0', 'fpn1', 'fpn2', 'fpn3']
+    conv = distiller.adapters['fpn0']
     assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (64, 128, (1, 1))
     # Same-channel teacher (the plain student config): no adapters.
-    same = _build(teacher__config=PLAIN)
+    same = _build(teacher__config=PLAIN, distill__pairing='stride',
+                  distill__levels=None)
     assert len(same.adapters) == 0
     assert [name for name, _, _ in same.level_pairs] == ['s8', 's16', 's32', 's64', 's128']
-    assert len(_build(teacher__config=PLAIN, distill__adapter=True).adapters) == 5
+    assert len(_build(teacher__config=PLAIN, distill__adapter=True).adapters) == 4
 
 
 def test_mismatched_channels_without_adapters_is_an_error():
@@ -95,10 +137,24 @@ def test_mismatched_channels_without_adapters_is_an_error():
         _build(distill__adapter=False)
 
 
-def test_mmdet_package_teacher_config():
+def test_mmdet_package_teacher_config_through_mmengine_hub(monkeypatch):
+    from mmext.distill import teacher as teacher_module
+    calls = []
+    real = teacher_module.get_config  # mmengine.hub.get_config
+
+    def spy(path, *args, **kwargs):
+        calls.append(path)
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(teacher_module, 'get_config', spy)
     model = _build(teacher__config='mmdet::retinanet/retinanet_r18_fpn_1x_coco.py')
+    assert calls == ['mmdet::retinanet/retinanet_r18_fpn_1x_coco.py']
+    assert not hasattr(teacher_module, 'tempfile')  # no config file of our own
     assert [s for s, _ in model.teacher_levels] == [8, 16, 32, 64, 128]
-    assert model.teacher_levels[0][1] == 256 and len(model.adapters) == 5
+    assert model.teacher_levels[0][1] == 256 and len(model.adapters) == 4
+    with pytest.raises(UserError, match="teacher config 'mmdet::retinanet/nope.py' "
+                       'not found'):
+        _build(teacher__config='mmdet::retinanet/nope.py')
 
 
 def test_teacher_input_renormalisation():
@@ -123,8 +179,8 @@ def test_loss_has_student_terms_and_one_term_per_level(distiller):
     losses = distiller.loss(inputs, samples)
     assert {'loss_cls', 'loss_bbox'} <= set(losses)
     assert sorted(k for k in losses if k.startswith('loss_pkd')) == [
-        'loss_pkd_s16', 'loss_pkd_s32', 'loss_pkd_s64', 'loss_pkd_s8']
-    for key in ('loss_pkd_s8', 'loss_pkd_s64'):
+        'loss_pkd_fpn0', 'loss_pkd_fpn1', 'loss_pkd_fpn2', 'loss_pkd_fpn3']
+    for key in ('loss_pkd_fpn0', 'loss_pkd_fpn3'):
         assert losses[key].requires_grad and torch.isfinite(losses[key])
 
 
@@ -161,7 +217,23 @@ def test_teacher_frozen_through_training_steps():
         assert torch.equal(value, before[key]), key
     assert all(p.grad is None for p in teacher.parameters())
     assert not torch.equal(model.student.backbone.conv1.weight, student_before)
-    assert model.adapters['s8'].weight.grad is not None
+    assert model.adapters['fpn0'].weight.grad is not None
+
+
+def test_train_leaves_every_teacher_module_in_eval_mode():
+    model = _build()
+    # A teacher with dropout (like Swin's drop-path): MMRazor's train() only puts
+    # the teacher's BatchNorm layers in eval mode; ours puts every module there.
+    model.teacher.neck.add_module('dropout', torch.nn.Dropout(0.5))
+    model.teacher.train()  # as if something had switched it to training mode
+    assert all(m.training for m in model.teacher.modules())
+    model.train()
+    assert model.student.training and model.adapters.training
+    still_training = [name for name, m in model.teacher.named_modules() if m.training]
+    assert still_training == []
+    model.train(False)
+    assert not model.student.training
+    assert not any(m.training for m in model.teacher.modules())
 
 
 def test_state_dict_is_the_students_and_loads_into_the_plain_student(distiller):
@@ -180,7 +252,7 @@ def test_state_dict_is_the_students_and_loads_into_the_plain_student(distiller):
     # And back: a distiller loads its own state dict (resume), strictly.
     other = _build()
     other.load_state_dict(state, strict=True)
-    assert torch.equal(other.adapters['s8'].weight, distiller.adapters['s8'].weight)
+    assert torch.equal(other.adapters['fpn0'].weight, distiller.adapters['fpn0'].weight)
 
 
 def test_missing_teacher_checkpoint_names_path_and_fix(tmp_path):

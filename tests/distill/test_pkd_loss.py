@@ -119,3 +119,23 @@ def test_gradients_reach_the_student_only(pair):
 def test_channel_mismatch_is_an_error():
     with pytest.raises(ValueError, match='channel'):
         PKDLoss()(torch.randn(1, 3, 4, 4), torch.randn(1, 5, 4, 4))
+
+
+def test_resize_is_mmrazors_student_up_to_teacher():
+    # The authors' pairing: a stride-8 student map against a stride-4 teacher map.
+    # MMRazor's PKDLoss (resize_stu=True) calls F.interpolate(student, teacher size,
+    # mode='bilinear') (align_corners=False), then standardises both.
+    from mmext.distill import match_size
+    gen = torch.Generator().manual_seed(5)
+    student = torch.randn(2, 3, 13, 17, generator=gen)
+    teacher = torch.randn(2, 3, 25, 34, generator=gen)
+    s, t = match_size(student, teacher, 'student')
+    assert s.shape == (2, 3, 25, 34) and t is teacher
+    assert torch.equal(s, F.interpolate(student, size=(25, 34), mode='bilinear',
+                                        align_corners=False))
+    s, t = match_size(student, teacher, 'teacher')
+    assert t.shape == (2, 3, 13, 17) and s is student
+
+
+def test_loss_name():
+    assert PKDLoss().loss_name == 'loss_pkd'

@@ -1,0 +1,61 @@
+"""Level pairing (index = the authors', stride = ablation) and channel adapters."""
+import pytest
+import torch.nn as nn
+
+from mmext.distill.levels import LevelPair, build_adapters, measure_levels, pair_levels
+from mmext.engine.errors import UserError
+
+# (stride, channels) of the neck outputs: a Mask R-CNN / Faster R-CNN FPN (P2-P6)
+# and a RetinaNet / FCOS FPN (P3-P7).
+MASK_RCNN = [(4, 256), (8, 256), (16, 256), (32, 256), (64, 256)]
+RETINANET = [(8, 256), (16, 256), (32, 256), (64, 256), (128, 256)]
+
+
+def test_index_pairing_is_the_authors():
+    pairs = pair_levels(RETINANET, MASK_RCNN, 'index', [0, 1, 2, 3])
+    assert pairs == [LevelPair('fpn0', 0, 0), LevelPair('fpn1', 1, 1),
+                     LevelPair('fpn2', 2, 2), LevelPair('fpn3', 3, 3)]
+    # i.e. student strides 8..64 against teacher strides 4..32
+    assert [RETINANET[p.student][0] for p in pairs] == [8, 16, 32, 64]
+    assert [MASK_RCNN[p.teacher][0] for p in pairs] == [4, 8, 16, 32]
+    assert len(pair_levels(RETINANET, MASK_RCNN, 'index')) == 5  # None: all
+
+
+def test_stride_pairing_ablation():
+    pairs = pair_levels(RETINANET, MASK_RCNN, 'stride', [8, 16, 32, 64])
+    assert pairs == [('s8', 0, 1), ('s16', 1, 2), ('s32', 2, 3), ('s64', 3, 4)]
+    assert pair_levels(RETINANET, MASK_RCNN, 'stride') == pairs  # None: shared strides
+
+
+def test_pairing_errors():
+    with pytest.raises(UserError, match=r'index 4 does not exist: the teacher neck has '
+                       r'4 levels \(indices 0..3\)'):
+        pair_levels(RETINANET, MASK_RCNN[:4], 'index', [0, 4])
+    with pytest.raises(UserError, match='stride 128 is not produced by the teacher'):
+        pair_levels(RETINANET, MASK_RCNN, 'stride', [16, 128])
+    with pytest.raises(UserError, match="pairing must be one of 'index', 'stride'"):
+        pair_levels(RETINANET, MASK_RCNN, 'position')
+    with pytest.raises(UserError, match='share none'):
+        pair_levels([(8, 4)], [(4, 4)], 'stride')
+
+
+def test_adapters_only_where_channels_differ():
+    student = [(8, 64), (16, 64)]
+    teacher = [(4, 128), (8, 64)]
+    pairs = pair_levels(student, teacher, 'index')
+    adapters = build_adapters(student, teacher, pairs, 'auto')
+    assert list(adapters) == ['fpn0']
+    assert (adapters['fpn0'].in_channels, adapters['fpn0'].out_channels) == (64, 128)
+    assert list(build_adapters(student, teacher, pairs, True)) == ['fpn0', 'fpn1']
+    with pytest.raises(UserError, match='64 channels, the teacher 128'):
+        build_adapters(student, teacher, pairs, False)
+
+
+def test_measure_levels_restores_train_mode():
+    net = nn.Sequential(nn.Conv2d(3, 5, 3, stride=4, padding=1), nn.BatchNorm2d(5))
+    net.train()
+    before = net[1].running_mean.clone()
+    assert measure_levels(lambda x: (net(x), net(x)[:, :, ::2, ::2]), net) == [
+        (4, 5), (8, 5)]
+    assert net.training and net[1].training
+    assert (net[1].running_mean == before).all()  # eval during the dummy forward

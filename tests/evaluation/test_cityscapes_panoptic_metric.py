@@ -251,3 +251,50 @@ def test_through_mmengine_evaluator_with_det_data_samples(dataset, gt_samples):
         evaluator.process([pred])
     out = evaluator.evaluate(4)
     assert out['cityscapes_panoptic/PQ'] == pytest.approx(100.0)
+
+
+def test_ignore_index_255_void_scores_like_num_classes_void(dataset, gt, gt_samples):
+    """A prediction may mark void with its ``ignore_index`` (255, as mmdet's
+    MaskFormer-style heads do) instead of ``num_classes``: the same scores, through
+    DetDataSamples and mmengine's Evaluator (PixelData metainfo)."""
+    from mmdet.structures import DetDataSample
+    from mmengine.evaluator import Evaluator
+    from mmengine.registry import init_default_scope
+    from mmengine.structures import PixelData
+    init_default_scope('mmdet')
+    classes = dataset.metainfo['classes']
+    num_classes = len(classes)
+    cats = {c['id']: c for c in gt['categories']}
+    # Remove one thing and one stuff segment of image 0 (so scores are below 100 and
+    # the void pixels matter), then encode void both ways.
+    segs = gt['annotations'][0]['segments_info']
+    k, thing = next((k, s) for k, s in enumerate(segs, 1)
+                    if cats[s['category_id']]['isthing'])
+    stuff = next(s for s in segs if not cats[s['category_id']]['isthing'])
+    base = without_segment(gt_samples[0], classes.index(cats[thing['category_id']]['name'])
+                           + k * 1000, num_classes)
+    base = without_segment(base, classes.index(cats[stuff['category_id']]['name']),
+                           num_classes)
+    samples = [base] + list(gt_samples[1:])
+
+    def run(void_value, ignore_index):
+        evaluator = Evaluator(dict(type='CityscapesPanopticMetric', data_root=CS,
+                                   gt_json=VAL_JSON))
+        evaluator.dataset_meta = dataset.metainfo
+        for sample in samples:
+            pan = sample['pred_panoptic_seg']['sem_seg'].clone()
+            pan[pan == num_classes] = void_value
+            pred = DetDataSample(metainfo=dict(img_id=sample['img_id'],
+                                               img_path=sample['img_path']))
+            meta = {} if ignore_index is None else dict(ignore_index=ignore_index)
+            pred.pred_panoptic_seg = PixelData(sem_seg=pan, metainfo=meta)
+            evaluator.process([pred])
+        return evaluator.evaluate(len(samples))
+
+    reference = run(num_classes, None)
+    assert reference['cityscapes_panoptic/PQ'] < 100.0
+    assert reference['cityscapes_panoptic/PQ_st'] < 100.0
+    assert run(255, 255) == reference
+    # Without the ignore_index, 255 is not a class: a clear error, not a score.
+    with pytest.raises(UserError, match='outside'):
+        run(255, None)

@@ -1,6 +1,6 @@
 """Evaluate a checkpoint with an mmdet or mmseg config (mmext modules registered).
 
-    python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--out results.pkl]
+    python tools/test.py CONFIG CHECKPOINT [--show-dir DIR] [--out results.pkl] [--tta]
     tools/dist_test.sh CONFIG CHECKPOINT 2
 """
 import argparse
@@ -23,6 +23,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--show-dir', help='save drawn predictions (PNG) under '
                         '<work_dir>/<timestamp>/<show_dir> (mmdet configs) or '
                         '<work_dir>/<show_dir>/vis_data/vis_image (mmseg configs)')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation: '
+                        "wrap the model in the config's tta_model and test with its "
+                        'tta_pipeline (as mmdet\'s tools/test.py --tta)')
     add_runner_args(parser)
     return parse_runner_args(parser)
 
@@ -40,6 +43,26 @@ def enable_drawing(cfg, show_dir: str) -> None:
         cfg.visualizer['save_dir'] = osp.join(cfg.work_dir, show_dir)
 
 
+def enable_tta(cfg, config_path: str) -> None:
+    """mmdet's ``--tta``: ``model = tta_model(module=model)`` and the test dataset
+    reads ``tta_pipeline``. Unlike mmdet there is no silent default (a flip-only
+    box TTA would be wrong for panoptic models): both keys must be in the config."""
+    from mmengine.config import ConfigDict
+
+    from mmext.engine import UserError
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise UserError(f"--tta needs {' and '.join(missing)} in {config_path}: "
+                        "add tta_model = dict(type=...) (e.g. 'SpatialFlowTTAModel', "
+                        "mmdet's 'DetTTAModel') and a tta_pipeline with TestTimeAug "
+                        '(see configs/demo/spatialflow_r18_demo.py)')
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    dataset = cfg.test_dataloader.dataset
+    while 'dataset' in dataset:  # dataset wrappers: the leaf loads the images
+        dataset = dataset.dataset
+    dataset.pipeline = cfg.tta_pipeline
+
+
 def main() -> None:
     args = parse_args()
     import mmext  # noqa: F401  (registers modules and checkpoint safe globals)
@@ -47,6 +70,8 @@ def main() -> None:
     check_checkpoint(args.checkpoint)
     cfg = prepare_config(args, 'test')
     cfg.load_from = args.checkpoint
+    if args.tta:
+        enable_tta(cfg, args.config)
     if args.amp:
         cfg.test_cfg = dict(cfg.get('test_cfg') or {}, fp16=True)
     if args.show_dir:

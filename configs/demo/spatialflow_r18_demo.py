@@ -64,3 +64,22 @@ default_hooks = dict(
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=8)
 randomness = dict(seed=0)
+
+# Test-time augmentation (tools/test.py CONFIG CKPT --tta): the training size and a
+# larger one, each with and without a horizontal flip (4 views), merged by
+# SpatialFlowTTAModel as the official SpatialFlow aug_test.
+tta_model = dict(type='SpatialFlowTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=s, keep_ratio=True)
+             for s in [(160, 160), (224, 224)]],
+            [dict(type='RandomFlip', prob=0.), dict(type='RandomFlip', prob=1.)],
+            [dict(type='LoadPanopticAnnotations', backend_args=None)],
+            [dict(type='PackDetInputs',
+                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                             'scale_factor', 'flip', 'flip_direction'))],
+        ])
+]

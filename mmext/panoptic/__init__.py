@@ -4,6 +4,7 @@ from .mask_branch import SpatialFlowMaskBranch
 from .spatialflow import SpatialFlow
 from .spatialflow_head import ModulatedDeformConvModule, SpatialFlowHead
 from .stuff_head import SpatialFlowStuffHead
+from .tta import SpatialFlowTTAModel, SpatialFlowView  # noqa: F401
 
 __all__ = [
     'ModulatedDeformConvModule', 'SpatialFlow', 'SpatialFlowFusion',

@@ -193,3 +193,23 @@ class SpatialFlow(SingleStageDetector):
             outs += (self.mask_branch._mask_forward(tuple(mask_feats), rois)
                      ['mask_preds'],)
         return outs
+
+    def predict_raw(self, batch_inputs: Tensor,
+                    batch_data_samples: SampleList) -> list:
+        """What test-time augmentation merges (``SpatialFlowTTAModel``), per image:
+        a ``SpatialFlowView`` with the detections before NMS (``bboxes`` (K, 4) in
+        input pixels, ``scores``, ``labels``; the same candidates as ``predict``),
+        the stuff logits (S + 1, H_ori, W_ori) at the original size (not
+        un-flipped) and the mask-tower features (1, C, H_l, W_l) per level."""
+        from .tta import SpatialFlowView  # tta imports this module
+        img_metas = [s.metainfo for s in batch_data_samples]
+        x = self.extract_feat(batch_inputs)
+        cls_scores, bbox_preds, stuff_feats, mask_feats = self.bbox_head(x)
+        candidates = self.bbox_head.predict_by_feat(
+            cls_scores, bbox_preds, batch_img_metas=img_metas, rescale=False,
+            with_nms=False)
+        stuff_logits = self.stuff_head.predict(stuff_feats, img_metas, rescale=True)
+        return [SpatialFlowView(sample, cand, logits,
+                                tuple(level[i:i + 1] for level in mask_feats))
+                for i, (sample, cand, logits) in enumerate(
+                    zip(batch_data_samples, candidates, stuff_logits))]

@@ -124,11 +124,11 @@ def main() -> None:
     from mmseg.apis import init_model, inference_model
     from mmseg.apis.utils import _preprare_data
 
-    from mmext.seg import LaUMixin
+    from mmext.seg import LaUHead
 
     model = init_model(args.config, args.checkpoint, device=args.device)
     head = model.decode_head
-    if not isinstance(head, LaUMixin):
+    if not isinstance(head, LaUHead):
         raise SystemExit(f'{args.config}: the decode head is {type(head).__name__}, not '
                          "a LaU head (dict(type='LaUHead', ...))")
     baseline = None
@@ -148,8 +148,8 @@ def main() -> None:
             data = model.data_preprocessor(data, False)
             metas = [s.metainfo for s in data['data_samples']]
             up, plain, ctx = head.predict_offsets(model.extract_feat(data['inputs']))
-            lau_pred = head.predict_by_feat(up, metas).argmax(1)[0]
-            plain_pred = head.predict_by_feat(plain, metas).argmax(1)[0]
+            lau_pred = head.head.predict_by_feat(up, metas).argmax(1)[0]
+            plain_pred = head.head.predict_by_feat(plain, metas).argmax(1)[0]
             if baseline is not None:
                 plain_pred = inference_model(baseline, path).pred_sem_seg.data[0]
         h, w = img.shape[:2]
@@ -157,7 +157,8 @@ def main() -> None:
                               interpolation=cv2.INTER_NEAREST)
         plain_pred = cv2.resize(plain_pred.numpy().astype(np.uint8), (w, h),
                                 interpolation=cv2.INTER_NEAREST)
-        # Learned offsets of group 0 (G=1: the only one), in input pixels.
+        # Learned offsets of group 0 (G=1: the only one), in input pixels, relative
+        # to the head's base grid (the paper's i/k by default).
         off = ctx.offsets[0, :2].float().numpy()
         stride = h / up.shape[-2]  # input px per LaU output px
         low_stride = stride * ctx.scale_factor  # input px per logit px (offset unit)

@@ -1,6 +1,8 @@
-"""LaU configs: they build, differ from their baselines only in head/loss/optim lines,
-stop at once without their dataset; the demo LaU config trains via tools/train.py; the
-base head under LaU is swapped by a config edit."""
+"""LaU configs: they build, add the paper's parameters, give the offset branch the head's
+lr without weight decay, differ from their baselines only in head/loss/offset lines,
+stop at once without their dataset, and every one of them trains a few iterations
+(full-size ones with a tiny swapped backbone and a 64x64 crop; demo ones as they are)."""
+import functools
 import glob
 import os.path as osp
 
@@ -10,12 +12,14 @@ import torch
 import mmext  # noqa: F401
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from mmengine.structures import PixelData
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 from mmext.engine import check_data_paths
 from mmext.engine.errors import UserError
-from mmext.seg import LaUMixin
+from mmext.seg import LaUHead
 from tests.tool_runner import ROOT, run_tool
 
 register_all_modules(init_default_scope=True)
@@ -24,66 +28,109 @@ LAU_CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs/lau/*.py')))
 BASELINES = [c for c in LAU_CONFIGS if c.endswith('_bilinear.py')]
 LAU_ONLY = [c for c in LAU_CONFIGS if not c.endswith('_bilinear.py')]
 DEMO_LAU = 'configs/demo/seg_lau_demo.py'
+DEMO_REG = 'configs/demo/seg_lau_reg_demo.py'
 DEMO_BILINEAR = 'configs/demo/seg_bilinear_demo.py'
+DEMOS = [DEMO_BILINEAR, DEMO_LAU, DEMO_REG]
 FAST = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1']
+OFFSET = 'decode_head.offset_branch'
 
 
 def _name(path):
     return osp.basename(path)
 
 
-def _baseline_of(cfg_path):
-    cfg = Config.fromfile(cfg_path)
-    base = cfg.filename
-    # The LaU configs' _base_ is their baseline file.
-    with open(base) as f:
+def _baseline_of(path):
+    with open(path) as f:
         text = f.read()
     start = text.index("_base_ = '") + len("_base_ = '")
-    return osp.join(osp.dirname(base), text[start:text.index("'", start)])
+    return osp.normpath(osp.join(osp.dirname(path), text[start:text.index("'", start)]))
+
+
+@functools.lru_cache(maxsize=None)
+def _built(path):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    return cfg, MODELS.build(cfg.model)
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters())
 
 
 def test_every_lau_config_has_a_baseline():
-    assert len(BASELINES) >= 3 and len(LAU_ONLY) >= 5
+    assert len(BASELINES) == 3 and len(LAU_ONLY) == 5
     for path in LAU_ONLY:
-        assert _baseline_of(path) in [osp.normpath(b) for b in BASELINES] or \
-            osp.normpath(_baseline_of(path)) in [osp.normpath(b) for b in BASELINES]
+        assert _baseline_of(path) in [osp.normpath(b) for b in BASELINES]
 
 
-@pytest.mark.parametrize('path', LAU_CONFIGS + [DEMO_LAU, DEMO_BILINEAR], ids=_name)
+@pytest.mark.parametrize('path', LAU_CONFIGS + DEMOS, ids=_name)
 def test_config_builds(path):
-    cfg = Config.fromfile(osp.join(ROOT, path))
-    model = MODELS.build(cfg.model)
-    is_lau = 'lau' in osp.basename(path) and not path.endswith('_bilinear.py') \
-        and 'bilinear' not in osp.basename(path)
-    assert isinstance(model.decode_head, LaUMixin) == is_lau
-    if is_lau:
-        # lr x10 and no weight decay for the offset branch.
-        wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-        base_lr = cfg.optim_wrapper.optimizer.lr
-        found = False
-        for group in wrapper.optimizer.param_groups:
-            names = [n for n, p in model.named_parameters()
-                     if any(p is q for q in group['params'])]
-            if names and all('lau_offset_branch' in n for n in names):
-                found = True
-                assert group['lr'] == pytest.approx(10 * base_lr)
-                assert group['weight_decay'] == 0
-        assert found
+    _, model = _built(path)
+    is_lau = not path.endswith('bilinear.py') and not path.endswith('bilinear_demo.py')
+    assert isinstance(model.decode_head, LaUHead) == is_lau
 
 
 @pytest.mark.parametrize('path', LAU_ONLY, ids=_name)
-def test_lau_config_differs_from_baseline_only_in_head_loss_optim(path):
-    lau = Config.fromfile(path).to_dict()
-    base = Config.fromfile(_baseline_of(path)).to_dict()
+def test_lau_adds_the_papers_parameters(path):
+    # 2 x (512*128 + 128*16*9) = 167,936: the paper's +0.16 M for EncNet-R50.
+    _, lau = _built(path)
+    _, base = _built(_baseline_of(path))
+    added = _count(lau) - _count(base)
+    assert added == _count(lau.decode_head.offset_branch) == 167936
+    assert 0.16e6 <= added <= 0.17e6
+
+
+def _groups_by_name(model, wrapper):
+    out = {}
+    for group in wrapper.optimizer.param_groups:
+        ids = {id(p) for p in group['params']}
+        for name, p in model.named_parameters():
+            if id(p) in ids:
+                out[name] = group
+    return out
+
+
+@pytest.mark.parametrize('path', LAU_ONLY + [DEMO_LAU, DEMO_REG], ids=_name)
+def test_offset_branch_learns_at_the_heads_lr_without_weight_decay(path):
+    cfg, model = _built(path)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    groups = _groups_by_name(model, wrapper)
+    base_lr = cfg.optim_wrapper.optimizer.lr
+    wd = cfg.optim_wrapper.optimizer.weight_decay
+    head = groups['decode_head.head.conv_seg.weight']
+    backbone = groups['backbone.stem.0.weight']
+    offsets = [g for n, g in groups.items() if n.startswith(OFFSET)]
+    assert len(offsets) == 4  # two branches x two convs
+    for group in offsets:
+        assert group['lr'] == pytest.approx(head['lr'])
+        assert group['weight_decay'] == 0
+    assert head['weight_decay'] == pytest.approx(wd) and wd > 0
+    assert backbone['lr'] == pytest.approx(base_lr)
+    # Official recipe (EncNet): heads at 10x the backbone; mmseg's (VOC, demo): 1x.
+    expected = 10 if 'encnet' in path else 1
+    assert head['lr'] == pytest.approx(expected * base_lr)
+    if 'auxiliary_head' in {n.split('.')[0] for n in groups}:
+        assert groups['auxiliary_head.conv_seg.weight']['lr'] == pytest.approx(head['lr'])
+
+
+@pytest.mark.parametrize('path', LAU_ONLY + [DEMO_LAU], ids=_name)
+def test_lau_config_differs_from_baseline_only_in_head_loss_offsets(path):
+    lau = Config.fromfile(osp.join(ROOT, path)).to_dict()
+    base = Config.fromfile(_baseline_of(osp.join(ROOT, path))).to_dict()
     lau_head, base_head = lau['model'].pop('decode_head'), base['model'].pop('decode_head')
-    lau.pop('optim_wrapper'), base.pop('optim_wrapper')
+    lau_keys = lau['optim_wrapper']['paramwise_cfg'].pop('custom_keys')
+    base_keys = base['optim_wrapper'].get('paramwise_cfg', {}).pop('custom_keys', {})
+    assert set(lau_keys) - set(base_keys) == {OFFSET}
+    assert {k: v for k, v in lau_keys.items() if k != OFFSET} == base_keys
+    for cfg in (lau, base):
+        if not cfg['optim_wrapper'].get('paramwise_cfg', True):
+            cfg['optim_wrapper'].pop('paramwise_cfg')
     assert lau == base
     changed = {k for k in set(lau_head) | set(base_head)
                if lau_head.get(k) != base_head.get(k)}
     assert changed <= {'type', 'head', 'loss_decode'} | {
         k for k in lau_head if k.startswith('lau_')}
-    assert 'loss_decode' in changed and 'type' in changed
+    assert {'loss_decode', 'type', 'head'} <= changed
 
 
 @pytest.mark.parametrize('path', LAU_CONFIGS, ids=_name)
@@ -92,8 +139,7 @@ def test_missing_dataset_names_the_folder(path):
     with pytest.raises(UserError) as info:
         check_data_paths(cfg, 'train')
     message = str(info.value)
-    assert 'not found' in message and cfg.train_dataloader['dataset'] is not None
-    assert 'data/' in message and 'Expected layout' in message
+    assert 'not found' in message and 'data/' in message and 'Expected layout' in message
 
 
 def test_train_tool_stops_at_once_without_voc():
@@ -102,6 +148,103 @@ def test_train_tool_stops_at_once_without_voc():
                      '--work-dir', '/tmp/mmext_never_written'], timeout=120)
     assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "data_root 'data/VOCdevkit/VOC2012' not found" in proc.stderr
+
+
+# -- every config trains -------------------------------------------------------------
+def _tiny(cfg):
+    """Swap the R50 for a ResNetV1c-18 of width 8 (BN), shrink the heads, 64x64 crop.
+
+    The LaU parts (head wrapper, the authors' offset branch, the loss, the optimizer's
+    paramwise rules) are the config's own."""
+    bn = dict(type='BN', requires_grad=True)
+    m = cfg.model
+    m.pretrained = None
+    m.data_preprocessor.size = (64, 64)
+    m.backbone.update(depth=18, stem_channels=8, base_channels=8, norm_cfg=bn,
+                      init_cfg=None)
+    head = m.decode_head
+    head.norm_cfg = bn
+    head.channels = 16
+    if head.get('head', head.type) == 'EncHead':
+        head.update(in_channels=[16, 32, 64], num_codes=4)
+    else:  # DeepLabV3+
+        head.update(in_channels=64, c1_in_channels=8, c1_channels=4)
+    if 'lau_offset_branch' in head:
+        head.lau_offset_branch.mid_channels = 8
+    m.auxiliary_head.update(in_channels=32, channels=8, norm_cfg=bn)
+    return cfg
+
+
+def _batch(num_classes, n=2, size=64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(n):
+        inputs.append(torch.randint(0, 256, (3, size, size), generator=g,
+                                    dtype=torch.uint8))
+        label = torch.randint(0, num_classes, (1, size, size), generator=g)
+        label[:, :8] = 255
+        s = SegDataSample()
+        s.gt_sem_seg = PixelData(data=label)
+        s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size),
+                            pad_shape=(size, size)))
+        samples.append(s)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+@pytest.mark.parametrize('path', LAU_CONFIGS, ids=_name)
+def test_full_size_config_trains_with_a_tiny_backbone(path):
+    torch.manual_seed(0)
+    cfg = _tiny(Config.fromfile(path))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    is_lau = isinstance(model.decode_head, LaUHead)
+    if is_lau:
+        before = model.decode_head.offset_branch.offset_y[2].weight.detach().clone()
+    batch = _batch(model.decode_head.num_classes)
+    for _ in range(2):
+        log_vars = model.train_step(batch, wrapper)
+        assert torch.isfinite(log_vars['loss'])
+    assert 'aux.loss_ce' in log_vars
+    if 'encnet' in path:
+        assert 'decode.loss_se' in log_vars
+    if is_lau:
+        loss_name = cfg.model.decode_head.loss_decode.type
+        key = {'LaUOffsetGuidedLoss': 'decode.loss_lau_og',
+               'LaURegressionLoss': 'decode.loss_lau_reg'}[loss_name]
+        assert key in log_vars
+        assert not torch.equal(before, model.decode_head.offset_branch.offset_y[2].weight)
+    else:
+        assert 'decode.loss_ce' in log_vars
+    model.eval()
+    with torch.no_grad():
+        out = model.test_step(_batch(model.decode_head.num_classes, n=1))
+    assert out[0].pred_sem_seg.data.shape == (1, 64, 64)
+
+
+def _demo_loader(cfg):
+    from mmengine.registry import init_default_scope
+    from mmengine.runner import Runner
+    init_default_scope(cfg.default_scope)  # as the Runner does: datasets are mmseg's
+    loader_cfg = cfg.train_dataloader.copy()
+    loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
+    return Runner.build_dataloader(loader_cfg, seed=0)
+
+
+@pytest.mark.parametrize('path', [DEMO_BILINEAR, DEMO_REG], ids=_name)
+def test_demo_config_trains(path):
+    cfg = Config.fromfile(osp.join(ROOT, path))
+    # Validation reports mIoU and the boundary mIoU at 3 and 8 px.
+    assert [e['type'] for e in cfg.val_evaluator] == ['IoUMetric', 'BoundaryIoUMetric']
+    assert tuple(cfg.val_evaluator[1]['widths']) == (3, 8)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
+    batches = iter(_demo_loader(cfg))
+    for _ in range(2):
+        log_vars = model.train_step(next(batches), wrapper)
+        assert torch.isfinite(log_vars['loss'])
+    assert ('decode.loss_lau_reg' if path == DEMO_REG else 'decode.loss_ce') in log_vars
 
 
 def test_demo_lau_config_trains_via_tool(tmp_path):
@@ -132,10 +275,7 @@ HEAD_EDITS = {
 
 @pytest.mark.parametrize('head', sorted(HEAD_EDITS))
 def test_swap_base_head_by_config_edit_trains(head):
-    from mmengine.registry import init_default_scope
-    from mmengine.runner import Runner
     cfg = Config.fromfile(osp.join(ROOT, DEMO_LAU))
-    init_default_scope(cfg.default_scope)  # as the Runner does: datasets are mmseg's
     # The config edit: another head under LaU, same LaU and loss lines.
     old = cfg.model.decode_head
     cfg.model.decode_head = dict(
@@ -145,15 +285,11 @@ def test_swap_base_head_by_config_edit_trains(head):
         loss_decode=old.loss_decode, **HEAD_EDITS[head])
     model = MODELS.build(cfg.model)
     model.init_weights()
-    assert type(model.decode_head).__name__ == f'LaU{head}'
-    loader_cfg = cfg.train_dataloader.copy()
-    loader_cfg.update(batch_size=2, num_workers=0, persistent_workers=False)
-    loader = Runner.build_dataloader(loader_cfg, seed=0)
+    assert type(model.decode_head.head).__name__ == head
     wrapper = build_optim_wrapper(model, cfg.optim_wrapper)
-    batches = iter(loader)
-    before = model.decode_head.lau_offset_branch.predict.weight.detach().clone()
+    batches = iter(_demo_loader(cfg))
+    before = model.decode_head.offset_branch.offset_x[2].weight.detach().clone()
     for _ in range(2):
         log_vars = model.train_step(next(batches), wrapper)
         assert torch.isfinite(log_vars['loss'])
-    after = model.decode_head.lau_offset_branch.predict.weight
-    assert not torch.equal(before, after)
+    assert not torch.equal(before, model.decode_head.offset_branch.offset_x[2].weight)

@@ -1,23 +1,26 @@
 """Miniature version of the LaU paper's table on the embedded demo data.
 
 bilinear vs LaU (offset-guided loss) vs LaU (regression loss): the demo segmentation
-model (configs/demo/seg_*_demo.py), equal iterations, several seeds; val mIoU mean
-and spread. Plus the parameters and MACs that the LaU head adds, for the demo model
-and for the paper's EncNet-R50 setting (+0.16M params / +0.60 GFLOPs in the paper).
+model (configs/demo/seg_*_demo.py), equal iterations, several seeds; val mIoU and
+boundary mIoU (mIoU inside 3 px / 8 px bands around the ground-truth boundaries,
+mmext.evaluation.BoundaryIoUMetric), mean and spread. Plus the parameters and MACs
+that the LaU head adds, for the demo model and for the paper's EncNet-R50 setting
+(+0.16M params / +0.60 GFLOPs in the paper).
 
     python tools/benchmarks/lau_seg_table.py                    # 3 seeds x 3 methods
     python tools/benchmarks/lau_seg_table.py --seeds 0 1 2 3 --iters 300
     python tools/benchmarks/lau_seg_table.py --cost-only        # params/MACs only
 
 Each run is ``tools/train.py CONFIG --cfg-options randomness.seed=S
-train_cfg.max_iters=N ...`` (validation once, at the end); the mIoU is read from the
-run's ``vis_data/scalars.json``. Prints a Markdown table.
+train_cfg.max_iters=N ...`` (validation once, at the end); mIoU, bIoU@3px and bIoU@8px
+are read from the run's ``vis_data/scalars.json``. Prints Markdown tables.
 """
 import argparse
 import os.path as osp
 import statistics
 import sys
 import time
+from typing import Dict, List
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
@@ -32,20 +35,27 @@ METHODS = [
 ]
 
 
-def run_one(config: str, seed: int, iters: int, work_dir: str) -> float:
+METRICS = ('mIoU', 'bIoU@3px', 'bIoU@8px')
+
+
+def run_one(config: str, seed: int, iters: int, work_dir: str) -> Dict[str, float]:
+    """mIoU and boundary mIoU (3 px, 8 px bands) of one seeded run."""
     record = train_demo(config, seed, iters, work_dir)
-    if 'mIoU' not in record:
-        raise SystemExit(f'no mIoU in the validation record of {work_dir}')
-    return float(record['mIoU'])
+    missing = [m for m in METRICS if m not in record]
+    if missing:
+        raise SystemExit(f'no {missing} in the validation record of {work_dir}')
+    return {m: float(record[m]) for m in METRICS}
 
 
 def lau_cost(in_channels: int, mid: int, k: int, groups: int, h: int, w: int,
-             num_classes: int) -> dict:
+             num_classes: int, shared: bool = False) -> dict:
     """Params and multiply-accumulates of the offset branch and the LaU sampling."""
     from mmext.seg import LaUOffsetBranch
-    branch = LaUOffsetBranch(in_channels, mid, k, groups)
+    branch = LaUOffsetBranch(in_channels, mid, k, groups, shared=shared)
     params = sum(p.numel() for p in branch.parameters())
-    conv_macs = in_channels * mid * h * w + mid * 9 * 2 * groups * k * k * h * w
+    # Every conv of the branch runs at the classifier's h x w and has no bias: one
+    # multiply-accumulate per weight and position.
+    conv_macs = params * h * w
     # Bilinear sampling: 4 taps per output value (what plain bilinear costs too).
     sample_macs = 4 * num_classes * (k * h) * (k * w)
     return dict(params=params, conv_macs=conv_macs, sample_macs=sample_macs)
@@ -53,23 +63,30 @@ def lau_cost(in_channels: int, mid: int, k: int, groups: int, h: int, w: int,
 
 def cost_table() -> str:
     from mmengine.config import Config
-    rows = ['| model | feature into the classifier | logits | LaU k | added params '
-            '| added conv MACs | LaU sampling MACs |', '|---|---|---|---|---|---|---|']
+    rows = ['| model | offset branch | feature into the classifier | logits | LaU k '
+            '| added params | added conv MACs | LaU sampling MACs |',
+            '|---|---|---|---|---|---|---|---|']
     demo = Config.fromfile(osp.join(ROOT, 'configs/demo/seg_lau_demo.py'))
     head = demo.model.decode_head
+    authors = 'authors\' (dy, dx branches)'
     settings = [
-        ('demo (FCN, ResNetV1c-18/4), 160x160', head.channels,
-         head.lau_offset_branch.mid_channels, head.lau_factor, 20, 20, head.num_classes),
-        ('EncNet-R50 OS8, Context 480x480', 512, 128, 4, 60, 60, 59),
-        ('EncNet-R50 OS8, 512x512', 512, 128, 4, 64, 64, 59),
-        ('DeepLabV3+ R50 (decoder, OS4), VOC 512x512', 512, 128, 4, 128, 128, 21),
+        ('demo (FCN, ResNetV1c-18/4), 160x160', authors, head.channels,
+         head.lau_offset_branch.mid_channels, head.lau_factor, 20, 20, head.num_classes,
+         False),
+        ('EncNet-R50 OS8, Context 480x480', authors, 512, 128, 4, 60, 60, 59, False),
+        ('EncNet-R50 OS8, 512x512', authors, 512, 128, 4, 64, 64, 59, False),
+        ('EncNet-R50 OS8, ADE20K 480x480', authors, 512, 128, 4, 60, 60, 150, False),
+        ('DeepLabV3+ R50 (decoder, OS4), VOC 512x512', authors, 512, 128, 4, 128, 128,
+         21, False),
+        ('EncNet-R50 OS8, Context 480x480', 'shared (option)', 512, 128, 4, 60, 60, 59,
+         True),
     ]
-    for name, cin, mid, k, h, w, c in settings:
-        cost = lau_cost(cin, mid, k, 1, h, w, c)
-        rows.append(f'| {name} | {cin} x {h}x{w} | {c} x {h}x{w} | {k} | '
+    for name, kind, cin, mid, k, h, w, c, shared in settings:
+        cost = lau_cost(cin, mid, k, 1, h, w, c, shared)
+        rows.append(f'| {name} | {kind} | {cin} x {h}x{w} | {c} x {h}x{w} | {k} | '
                     f'{cost["params"] / 1e6:.3f} M | {cost["conv_macs"] / 1e9:.3f} G | '
                     f'{cost["sample_macs"] / 1e9:.3f} G |')
-    rows.append('| paper, EncNet-R50 | | | 4 | 0.16 M | 0.60 G (FLOPs) | |')
+    rows.append('| paper, EncNet-R50 | | | | 4 | 0.16 M | 0.60 G (FLOPs) | |')
     return '\n'.join(rows)
 
 
@@ -85,25 +102,30 @@ def main() -> None:
     if args.cost_only:
         return
     start = time.time()
-    results = {}
+    results: Dict[str, List[Dict[str, float]]] = {}
     for name, config in METHODS:
         stem = osp.splitext(osp.basename(config))[0]
         for seed in args.seeds:
             t0 = time.time()
-            miou = run_one(config, seed, args.iters,
-                           osp.join(args.work_root, f'{stem}_seed{seed}'))
-            results.setdefault(name, []).append(miou)
-            print(f'[lau_seg_table] {name} seed {seed}: mIoU {miou:.2f} '
-                  f'({time.time() - t0:.0f} s)', flush=True)
+            res = run_one(config, seed, args.iters,
+                          osp.join(args.work_root, f'{stem}_seed{seed}'))
+            results.setdefault(name, []).append(res)
+            print(f'[lau_seg_table] {name} seed {seed}: '
+                  + ', '.join(f'{m} {v:.2f}' for m, v in res.items())
+                  + f' ({time.time() - t0:.0f} s)', flush=True)
     print(f'\n{args.iters} iterations per run, seeds {args.seeds}, '
           f'{time.time() - start:.0f} s in total\n')
-    print('| upsampler / loss | mIoU per seed | mean | std | min..max |')
-    print('|---|---|---|---|---|')
-    for name, values in results.items():
-        std = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f'| {name} | {", ".join(f"{v:.2f}" for v in values)} | '
-              f'{statistics.mean(values):.2f} | {std:.2f} | '
-              f'{min(values):.2f}..{max(values):.2f} |')
+    print('| upsampler / loss | mIoU per seed | mIoU mean +- std | bIoU@3px per seed '
+          '| bIoU@3px mean +- std | bIoU@8px per seed | bIoU@8px mean +- std |')
+    print('|---|---|---|---|---|---|---|')
+    for name, runs in results.items():
+        cells = []
+        for m in METRICS:
+            values = [r[m] for r in runs]
+            std = statistics.stdev(values) if len(values) > 1 else 0.0
+            cells += [', '.join(f'{v:.2f}' for v in values),
+                      f'{statistics.mean(values):.2f} +- {std:.2f}']
+        print(f'| {name} | ' + ' | '.join(cells) + ' |')
 
 
 if __name__ == '__main__':

@@ -93,10 +93,8 @@ def test_split_equals_the_heads_own_forward(head, cfg):
                               **{k: v for k, v in cfg.items() if k != 'num_classes'}))
     model.eval()
     if head in ('EncHead', 'DepthwiseSeparableASPPHead'):
+        # EncHead: in_index (0, 1); DeepLabV3+: ASPP on inputs[-1], c1 on inputs[0].
         x = [torch.randn(2, 8, 12, 12), torch.randn(2, 16, 6, 6)]
-        if head == 'DepthwiseSeparableASPPHead':
-            x = [torch.randn(2, 8, 12, 12), torch.randn(2, 16, 6, 6)]
-            model.in_index = 1
     else:
         x = [torch.randn(2, 16, 6, 6)]
     feat, logits, extra = split_head_forward(model, x)

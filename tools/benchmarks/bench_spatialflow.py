@@ -12,6 +12,15 @@ of ``--runs`` timed runs after ``--warmup`` is reported, and the ratio
 SpatialFlow / Panoptic FPN. FLOPs are counted with mmengine's FlopAnalyzer (one
 multiply-add = 1 FLOP, as mmdet's get_flops) for the dense part at the input size,
 plus the RoI heads at their fixed RoI counts; RoIAlign, NMS and fusion are not counted.
+
+With ``--checkpoint`` (a SpatialFlow checkpoint trained with ``--demo-config``, e.g.
+``work_dirs/spatialflow_r18_demo/iter_500.pth`` from ``tools/train.py
+configs/demo/spatialflow_r18_demo.py``) the same run adds the demo model at the demo
+size on ``--demo-images`` demo val images: the trained weights with the config's
+default thresholds (what a user's model does) next to random weights with the
+thresholds at 0 (the worst case above, at the demo size), with their ratio.
+
+    python tools/benchmarks/bench_spatialflow.py --checkpoint work_dirs/spatialflow_r18_demo/iter_500.pth
 """
 import argparse
 import os.path as osp
@@ -28,6 +37,7 @@ sys.path.insert(0, ROOT)
 
 SPATIALFLOW = osp.join(ROOT, 'configs/spatialflow/spatialflow_r50_fpn_20e_coco.py')
 PANOPTIC_FPN = 'panoptic_fpn/panoptic-fpn_r50_fpn_1x_coco.py'  # in mmdet's configs
+DEMO = osp.join(ROOT, 'configs/demo/spatialflow_r18_demo.py')
 
 
 def build(name: str, device: str) -> nn.Module:
@@ -72,14 +82,10 @@ def stages(name: str, model: nn.Module, inputs: torch.Tensor, samples: list
     """``model.predict`` split into named steps that pass a state dict along."""
     metas = [s.metainfo for s in samples]
     if name == 'spatialflow':
-        from mmext.panoptic import spatialflow_fusion
-        cfg = model.test_cfg
-
-        def fuse(s):
-            det, logits = s['dets'][0], s['stuff'][0]
-            spatialflow_fusion(det.masks.bool(), det.scores, det.labels, det.bboxes,
-                               logits.argmax(0), model.num_things_classes,
-                               model.num_stuff_classes, **cfg['panoptic'])
+        def fuse(s):  # as SpatialFlow.predict: the model's SpatialFlowFusion
+            det = s['dets'][0]
+            model.fusion(det.masks.bool(), det.scores, det.labels, det.bboxes,
+                         s['stuff'][0])
         return [
             ('backbone + FPN', lambda s: s.update(x=model.extract_feat(inputs))),
             ('four towers (all levels)', lambda s: s.update(o=model.bbox_head(s['x']))),
@@ -87,8 +93,8 @@ def stages(name: str, model: nn.Module, inputs: torch.Tensor, samples: list
                 dets=model.bbox_head.predict_by_feat(*s['o'][:2], batch_img_metas=metas))),
             ('mask branch (100 RoIs) + paste', lambda s: s.update(
                 dets=model.mask_branch.predict(s['o'][3], metas, s['dets']))),
-            ('stuff head + resize', lambda s: s.update(
-                stuff=model.stuff_head.predict(s['o'][2], metas, True))),
+            ('stuff head + label map', lambda s: s.update(
+                stuff=model.stuff_head.predict_labels(s['o'][2], metas))),
             ('fusion', fuse),
         ]
     return [
@@ -165,6 +171,98 @@ def flops(name: str, model: nn.Module, h: int, w: int) -> Dict[str, float]:
             'mask head x100 RoIs': count(model.roi_head.mask_head, 100, 256, 14, 14)}
 
 
+def build_demo(config: str, checkpoint, device: str) -> nn.Module:
+    """The demo SpatialFlow: ``checkpoint``'s weights with the config's thresholds,
+    or (``checkpoint=None``) random weights with every score threshold at 0."""
+    import mmext  # noqa: F401
+    from mmengine.config import Config
+    from mmengine.runner import load_checkpoint
+    from mmdet.registry import MODELS
+    from mmdet.utils import register_all_modules
+    register_all_modules(init_default_scope=True)
+    cfg = Config.fromfile(config)
+    cfg.model.output_instances = True  # only attaches the detections: counted below
+    if checkpoint is None:
+        cfg.model.test_cfg.score_thr = 0.0
+        cfg.model.test_cfg.panoptic.score_thr = 0.0
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    if checkpoint is None:
+        model.init_weights()
+    else:
+        # strict: a checkpoint of another config must not load half-way.
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                        logger='silent')
+    return model.to(device).eval()
+
+
+def demo_batches(config: str, num: int, device: str, model: nn.Module) -> list:
+    """The first ``num`` demo val images, preprocessed: [(inputs, samples), ...]."""
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmdet.registry import DATASETS
+    cfg = Config.fromfile(config)
+    dataset_cfg = cfg.val_dataloader.dataset
+    dataset_cfg.data_root = osp.join(ROOT, dataset_cfg.data_root)  # written on first use
+    dataset = DATASETS.build(dataset_cfg)
+    batches = []
+    for i in range(min(num, len(dataset))):
+        data = model.data_preprocessor(pseudo_collate([dataset[i]]), False)
+        batches.append((data['inputs'].to(device), data['data_samples']))
+    return batches
+
+
+def time_demo(model: nn.Module, batches: list, device: str) -> Tuple[float, float, float]:
+    """Mean seconds per image of ``predict``, mean detections (masks computed) and
+    mean thing segments in the panoptic map per image."""
+    from mmdet.evaluation.functional import INSTANCE_OFFSET
+    seconds = dets = segments = 0.0
+    with torch.no_grad():
+        for inputs, samples in batches:
+            _sync(device)
+            t0 = time.perf_counter()
+            out = model.predict(inputs, samples)[0]
+            _sync(device)
+            seconds += time.perf_counter() - t0
+            dets += len(out.pred_instances)
+            pan = out.pred_panoptic_seg.sem_seg
+            segments += len(torch.unique(pan[pan >= INSTANCE_OFFSET]))
+    n = len(batches)
+    return seconds / n, dets / n, segments / n
+
+
+def bench_demo(args) -> None:
+    """Trained checkpoint (default thresholds) vs random weights (thresholds 0) on the
+    demo model and images; runs alternate, median of ``--runs``."""
+    models = {'trained': build_demo(args.demo_config, args.checkpoint, args.device),
+              'worst': build_demo(args.demo_config, None, args.device)}
+    batches = demo_batches(args.demo_config, args.demo_images, args.device,
+                           models['trained'])
+    for _ in range(args.warmup):
+        for model in models.values():
+            time_demo(model, batches, args.device)
+    runs = {n: [] for n in models}
+    for _ in range(args.runs):
+        for n, model in models.items():
+            runs[n].append(time_demo(model, batches, args.device))
+    h, w = batches[0][0].shape[-2:]
+    cfg = models['trained'].test_cfg
+    print(f'\nDemo model {osp.relpath(args.demo_config, ROOT)} at the demo size '
+          f'(1x3x{h}x{w}), {len(batches)} demo val images, median of {args.runs} runs '
+          'of the mean per image\n')
+    print('| weights | thresholds (box / panoptic) | detections (masks) per image | '
+          'thing segments per image | predict() per image | ratio |')
+    print('|---|---|---|---|---|---|')
+    med = {n: statistics.median(r[0] for r in runs[n]) for n in models}
+    rows = [('trained: ' + osp.basename(args.checkpoint),
+             f'{cfg.score_thr} / {cfg.panoptic.score_thr} (config)', 'trained'),
+            ('random', '0 / 0 (worst case)', 'worst')]
+    for label, thresholds, n in rows:
+        _, dets, segments = runs[n][0]  # counts do not change between runs
+        print(f'| {label} | {thresholds} | {dets:.1f} | {segments:.1f} | '
+              f'{med[n] * 1000:.1f} ms | {med[n] / med["worst"]:.2f} |')
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--size', type=int, nargs=2, default=[800, 1216],
@@ -173,7 +271,15 @@ def main() -> None:
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--checkpoint', help='a checkpoint of --demo-config: adds '
+                        'its rows (trained, default thresholds vs random, worst case)')
+    parser.add_argument('--demo-config', default=DEMO)
+    parser.add_argument('--demo-images', type=int, default=8,
+                        help='demo val images timed per run (with --checkpoint)')
     args = parser.parse_args()
+    if args.checkpoint and not osp.isfile(args.checkpoint):
+        parser.error(f'--checkpoint {args.checkpoint}: no such file (train one with '
+                     'tools/train.py configs/demo/spatialflow_r18_demo.py)')
     if args.threads:
         torch.set_num_threads(args.threads)
     h, w = args.size
@@ -217,6 +323,8 @@ def main() -> None:
             print(f'| {s} | {step_med[s] * 1000:.1f} | {step_med[s] / total:.0%} |')
         for part, g in counted[n].items():
             print(f'| FLOPs: {part} | {g:.1f} G | |')
+    if args.checkpoint:
+        bench_demo(args)
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ spatial information flows, equal iterations, several seeds; PQ / PQ-Th / PQ-St
 
 Each run is ``tools/train.py CONFIG --cfg-options randomness.seed=S
 train_cfg.max_iters=N ...`` with validation once, at the end. Prints a Markdown table.
+``--cfg-options`` are passed on to every run (e.g. a smoke test's tiny val subset).
 """
 import argparse
 import os.path as osp
@@ -35,6 +36,8 @@ def main() -> None:
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--iters', type=int, default=500)
     parser.add_argument('--work-root', default='work_dirs/spatialflow_ablation')
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                        help='extra config overrides for every run')
     args = parser.parse_args()
 
     start = time.time()
@@ -44,7 +47,8 @@ def main() -> None:
             t0 = time.time()
             stem = osp.splitext(osp.basename(config))[0]
             record = train_demo(config, seed, args.iters,
-                                osp.join(args.work_root, f'{stem}_seed{seed}'))
+                                osp.join(args.work_root, f'{stem}_seed{seed}'),
+                                args.cfg_options)
             row = {k: float(record[f'coco_panoptic/{k}']) for k in KEYS}
             results[name].append(row)
             print(f'[spatialflow_ablation] {name} seed {seed}: '

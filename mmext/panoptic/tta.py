@@ -65,20 +65,26 @@ class SpatialFlowTTAModel(BaseTTAModel):
 
     For every image, with V views (one per scale x flip):
 
+    Official references (chensnathan/SpatialFlow): ``SpatialFlow.aug_test`` in
+    mmdet/models/detectors/spatialflow.py:L225-333, the head's pre-NMS return in
+    mmdet/models/dense_heads/anchor_head.py:L650-652, ``merge_aug_bboxes`` /
+    ``merge_aug_masks`` in mmdet/core/post_processing/merge_augs.py:L50-120 and
+    ``StuffHead.get_stuff_map_aug`` in mmdet/models/stuff_heads/stuff_head.py:L207-260.
+
     1. **Detections**: each view's candidates before NMS (the head's per-level
        score threshold and top-k, as in plain inference) are mapped back to the
        original image (un-flip in the view's ``img_shape``, then divide by its
        ``scale_factor``: the official ``bbox_mapping_back``), concatenated over the
-       views (official ``merge_aug_bboxes(..., return_mean=False)``), and one
+       views (official ``merge_aug_bboxes(..., return_mean=False)``, L262), and one
        class-aware NMS keeps ``max_per_img`` (official ``multiclass_nms`` with the
-       model's test ``nms`` / ``max_per_img``; the 0.05 score threshold was already
-       applied per view).
+       model's test ``nms`` / ``max_per_img``, L265; the score threshold was
+       already applied per view).
     2. **Masks**: the merged boxes are mapped into every view (times
-       ``scale_factor``, then flipped: official ``bbox_mapping``), RoI-aligned on
-       that view's mask-tower features, and the mask head's sigmoid maps (K, C,
-       28, 28) are un-flipped and averaged over the views (official
+       ``scale_factor``, then flipped: official ``bbox_mapping``, L289), RoI-aligned
+       on that view's mask-tower features, and the mask head's sigmoid maps (K, C,
+       28, 28) are un-flipped and averaged over the views (official L301 and
        ``merge_aug_masks``), then pasted once at the original size with the merged
-       boxes and binarised at ``test_cfg.mask_thr_binary``.
+       boxes and binarised at ``test_cfg.mask_thr_binary`` (official L313).
     3. **Stuff**: each view's stuff logits (4x upsampled to its padded input),
        cropped to its valid region and bilinearly resized (``align_corners=True``)
        to the original image, are un-flipped and averaged; the argmax is the stuff

@@ -1,6 +1,6 @@
 """Benchmarks of PKD feature distillation (``FeatureDistiller``) on the demo configs.
 
-Not a test. Two parts, each printing Markdown tables (with the command and the
+Not a test. Three parts, each printing Markdown tables (with the command and the
 machine in the header) ready to paste into docs/benchmarks.md:
 
 ``--part speed``: training-step time and peak memory of the distiller against the
@@ -15,25 +15,37 @@ plain student, on ONE fixed batch of the demo train dataloader, in one process:
   Timing does not depend on trained weights: without ``--teacher-ckpt`` a randomly
   initialised teacher is saved to a temporary file and used.
 
-``--part table``: the miniature paper table. For each seed, ``tools/train.py`` on
-pkd_retinanet_r18_plain.py and pkd_retinanet_r18_distill.py (same schedule, same
-seed), then ``tools/test.py`` of each final checkpoint with the plain student config
-(the distilled checkpoint is student-only, docs/pkd.md); coco/bbox_mAP is read from
-the test run's ``<work_dir>/<timestamp>/<timestamp>.json``. Needs a trained teacher.
+``--part teacher``: trains the demo teacher until its val mAP stops rising
+(``configs/demo/pkd_teacher_faster_rcnn_r18_demo_converged.py``: validation every 100
+iterations, best checkpoint kept, early stop) and prints its mAP curve.
 
-    python tools/benchmarks/bench_pkd.py --teacher-ckpt \\
-        work_dirs/demo/pkd_teacher_faster_rcnn_r18_demo/iter_300.pth --out docs/benchmarks.md
+``--part probe``: the initial PKD and MSE terms per level (weight 1) of the untrained
+student under that teacher, to set the MSE variant's weight (``--mse-weight``).
+
+``--part table``: the students, at equal iterations (the configs' 200), for each
+seed: plain; PKD with the authors' pairing (student P3..P6 -> teacher P2..P5, loss
+weight 6); PKD with stride pairing; plain MSE feature imitation at the authors'
+levels; PKD at a small loss weight. ``tools/train.py`` then ``tools/test.py`` of the
+final checkpoint with the plain student config (a distilled checkpoint is
+student-only, docs/pkd.md); coco/bbox_mAP from the test run's json. Prints mean, std
+and paired differences by seed, and the loss composition from the training logs.
+The teacher is ``--teacher-ckpt`` or, without it, the one ``--part teacher`` left.
+Every run is resumable: a finished (variant, seed) leaves ``result.json`` in its
+work dir and is reused (``--force`` reruns).
+
+    python tools/benchmarks/bench_pkd.py --part effect --out /tmp/pkd.md  # all three
+    python tools/benchmarks/bench_pkd.py --part teacher --out /tmp/pkd_teacher.md
+    python tools/benchmarks/bench_pkd.py --part table --seeds 0 1 2 --out /tmp/pkd.md
     python tools/benchmarks/bench_pkd.py --part speed --repeats 10
-    python tools/benchmarks/bench_pkd.py --part table --seeds 0 1 2 --teacher-ckpt T.pth
     # smoke (results meaningless):
     python tools/benchmarks/bench_pkd.py --save-random-teacher /tmp/t.pth
     python tools/benchmarks/bench_pkd.py --part table --seeds 0 --iters 2 \\
-        --test-images 8 --teacher-ckpt /tmp/t.pth
+        --test-images 8 --teacher-ckpt /tmp/t.pth --work-root /tmp/bench_pkd_smoke
 
 Threads: torch follows ``OMP_NUM_THREADS`` when it is set (also in the subprocesses,
 which inherit the environment); ``--threads`` overrides it in this process.
-Work dirs of the table (``--work-root``, default work_dirs/bench_pkd/) are deleted
-and rewritten run by run.
+Work dirs (``--work-root``, default work_dirs/bench_pkd/): ``teacher/`` and
+``<variant>_seed<seed>/``; an unfinished run's dir is deleted and rerun.
 """
 from __future__ import annotations
 
@@ -61,6 +73,8 @@ sys.path.insert(0, ROOT)  # run from a checkout
 PLAIN = 'configs/demo/pkd_retinanet_r18_plain.py'
 DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
 TEACHER = 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py'
+TEACHER_CONVERGED = 'configs/demo/pkd_teacher_faster_rcnn_r18_demo_converged.py'
+DISTILL_PREFIXES = ('loss_pkd', 'loss_mse')  # the distillation terms in the logs
 METRIC = 'coco/bbox_mAP'
 MEMORY_TAG = 'BENCH_PKD_MEMORY '  # prefix of the JSON line a memory worker prints
 VARIANTS = ('plain', 'teacher', 'distiller')
@@ -398,7 +412,135 @@ def speed_part(args: argparse.Namespace, teacher_ckpt: str, random_teacher: bool
     emit(lines, args.out)
 
 
+# --------------------------------------------------------------- teacher part
+def scalars_of(work_dir: str) -> List[dict]:
+    """The records of mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json``
+    (the newest run), one dict per logged step."""
+    found = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
+                   key=osp.getmtime)
+    if not found:
+        return []
+    with open(found[-1]) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def teacher_part(args: argparse.Namespace) -> str:
+    """Train the demo teacher until its val mAP stops rising; print its curve.
+
+    Resumable: a finished run leaves ``<work_root>/teacher/result.json`` and is not
+    rerun (``--force`` reruns it). Returns the best checkpoint's path.
+    """
+    work_dir = osp.join(args.work_root, 'teacher')
+    result_path = osp.join(work_dir, 'result.json')
+    if osp.isfile(result_path) and not args.force:
+        with open(result_path) as f:
+            result = json.load(f)
+        print(f'[bench_pkd] teacher: reusing {result_path}', flush=True)
+    else:
+        shutil.rmtree(work_dir, ignore_errors=True)
+        os.makedirs(work_dir)
+        options = ['randomness.seed=0']
+        if args.teacher_iters:
+            options += [f'train_cfg.max_iters={args.teacher_iters}',
+                        f'param_scheduler.1.end={args.teacher_iters}']
+        start = time.time()
+        run_tool(['tools/train.py', TEACHER_CONVERGED, '--work-dir', work_dir,
+                  '--cfg-options', *options], osp.join(work_dir, 'train_stdout.log'))
+        curve = [(int(r['step']), float(r[METRIC])) for r in scalars_of(work_dir)
+                 if METRIC in r]
+        best = sorted(glob.glob(osp.join(work_dir, 'best_coco_bbox_mAP_iter_*.pth')))
+        if not curve or not best:
+            raise SystemExit(f'teacher run left no validation curve or best checkpoint '
+                             f'in {work_dir}')
+        trained = max(int(r.get('iter', r.get('step', 0))) for r in scalars_of(work_dir)
+                      if 'loss' in r)
+        result = dict(curve=curve, checkpoint=best[-1], trained_iters=trained,
+                      seconds=time.time() - start,
+                      command=shlex.join(['python', 'tools/train.py', TEACHER_CONVERGED,
+                                          '--cfg-options', *options]))
+        with open(result_path, 'w') as f:
+            json.dump(result, f, indent=1)
+    best_iter, best_map = max(result['curve'], key=lambda c: c[1])
+    lines = header('PKD demo teacher trained until its val mAP stops rising',
+                   args.device)
+    lines += [
+        f'`{TEACHER_CONVERGED}`: Faster R-CNN R18 from scratch, validated every 100 '
+        'iterations on the 100 demo val images, early stop after 3 validations without '
+        f'a +0.002 rise; trained {result["trained_iters"]} iterations in '
+        f'{result["seconds"]:.0f} s (`{result["command"]}`). Best: **{best_map:.3f}** '
+        f'at iteration {best_iter} (`{result["checkpoint"]}`, the teacher of the '
+        'table below).', '',
+        '| iteration | ' + ' | '.join(str(i) for i, _ in result['curve']) + ' |',
+        '|---|' + '---:|' * len(result['curve']),
+        f'| {METRIC} | ' + ' | '.join(f'{m:.3f}' for _, m in result['curve']) + ' |', '']
+    emit(lines, args.out)
+    return result['checkpoint']
+
+
+# ------------------------------------------------------------------ probe part
+def probe_part(args: argparse.Namespace, teacher_ckpt: str) -> float:
+    """Distillation terms of the untrained student (seed 0) on one train batch:
+    PKD and MSE at weight 1, per level, so that the MSE variant's weight can be set
+    to give the same initial magnitude as PKD (MSE has no natural scale)."""
+    import torch
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    setup_registry()
+    cfg = Config.fromfile(osp.join(ROOT, DISTILL))
+    cfg.model.teacher.checkpoint = osp.abspath(teacher_ckpt)
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    batch = fixed_batch(cfg)
+    pkd = MODELS.build(dict(type='PKDLoss', loss_weight=1.0))
+    mse = MODELS.build(dict(type='FeatureMSELoss', loss_weight=1.0))
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, training=True)
+        feats_s = model.student.extract_feat(data['inputs'])
+        feats_t = model.teacher_features(data['inputs'])
+    rows, totals = [], {'pkd': 0.0, 'mse': 0.0}
+    for name, i_s, i_t in model.level_pairs:
+        with torch.no_grad():
+            feat_s = model.adapters[name](feats_s[i_s]) if name in model.adapters \
+                else feats_s[i_s]
+            values = {'pkd': pkd(feat_s, feats_t[i_t]).item(),
+                      'mse': mse(feat_s, feats_t[i_t]).item()}
+        for k, v in values.items():
+            totals[k] += v
+        rows.append(f'| {name} | {tuple(feat_s.shape)} -> {tuple(feats_t[i_t].shape)} | '
+                    f'{feats_t[i_t].pow(2).mean().item():.4f} | {values["pkd"]:.4f} | '
+                    f'{values["mse"]:.4f} |')
+    lines = header('PKD benchmark: initial distillation terms (MSE weight probe)',
+                   args.device)
+    lines += [f'Untrained student (seed 0), teacher `{teacher_ckpt}`, one batch of the '
+              'demo train dataloader.', '',
+              '| level | student -> teacher map | mean T^2 | PKD, weight 1 | MSE, weight 1 |',
+              '|---|---|---:|---:|---:|', *rows,
+              f'| sum | | | {totals["pkd"]:.4f} | {totals["mse"]:.4f} |', '',
+              f'MSE weight giving the initial magnitude of PKD at weight 1: '
+              f'**{totals["pkd"] / max(totals["mse"], 1e-12):.3g}**', '']
+    emit(lines, args.out)
+    return float(f'{totals["pkd"] / max(totals["mse"], 1e-12):.3g}')
+
+
 # ----------------------------------------------------------------- table part
+def table_variants(args: argparse.Namespace) -> Dict[str, Tuple[str, str, List[str]]]:
+    """name -> (label, config, --cfg-options) of the students compared."""
+    w = args.small_weight
+    return {
+        'plain': ('plain student (no teacher)', PLAIN, []),
+        'pkd': ("PKD w6, authors' pairing (S P3..P6 -> T P2..P5)", DISTILL, []),
+        'pkd_stride': ('PKD w6, stride pairing (S P3..P6 -> T P3..P6)', DISTILL,
+                       ['model.distill.pairing=stride',
+                        'model.distill.levels=[8,16,32,64]']),
+        'mse': (f"MSE w{args.mse_weight:g}, authors' pairing", DISTILL,
+                ['model.distill.loss.type=FeatureMSELoss',
+                 f'model.distill.loss.loss_weight={args.mse_weight}']),
+        f'pkd_w{w:g}': (f"PKD w{w:g}, authors' pairing", DISTILL,
+                        [f'model.distill.loss.loss_weight={w}']),
+    }
+
+
 def schedule_options(iters: Optional[int]) -> List[str]:
     """--cfg-options that shorten the schedule to ``iters`` (None: the config's)."""
     if iters is None:
@@ -421,13 +563,28 @@ def run_tool(args: List[str], log_path: str) -> None:
         raise SystemExit(f'failed: {shlex.join(args)}\n{tail}\n(full log: {log_path})')
 
 
+def loss_summary(records: List[dict]) -> dict:
+    """First and last logged training losses: total, distillation part, grad norm."""
+    logged = [r for r in records if 'loss' in r and ('iter' in r or 'step' in r)]
+    if not logged:
+        return {}
+    out = {}
+    for tag, rec in (('first', logged[0]), ('last', logged[-1])):
+        distill = sum(v for k, v in rec.items() if k.startswith(DISTILL_PREFIXES))
+        out[tag] = dict(iter=int(rec.get('iter', rec.get('step'))), loss=float(rec['loss']),
+                        distill=float(distill), grad_norm=rec.get('grad_norm'))
+    return out
+
+
 def train_and_test(config: str, seed: int, work_dir: str, options: List[str],
-                   test_options: List[str]) -> float:
-    """Train ``config`` with ``seed``, test its last checkpoint, return coco/bbox_mAP."""
+                   test_options: List[str]) -> dict:
+    """Train ``config`` with ``seed``, test its last checkpoint; the metric and the
+    training losses."""
     shutil.rmtree(work_dir, ignore_errors=True)  # a clean dir: one test json to find
     os.makedirs(work_dir)
     run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
               f'randomness.seed={seed}', *options], osp.join(work_dir, 'train_stdout.log'))
+    losses = loss_summary(scalars_of(work_dir))
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
         checkpoint = f.read().strip()
     # The training configs validate nothing (val_cfg=None); the plain student config
@@ -446,58 +603,130 @@ def train_and_test(config: str, seed: int, work_dir: str, options: List[str],
     if METRIC not in metrics:
         with open(osp.join(work_dir, 'test_stdout.log')) as f:
             no_detections = 'results of the whole dataset is empty' in f.read()
-        if no_detections:  # mmdet's CocoMetric reports nothing then; the mAP is 0
-            print(f'[bench_pkd] {work_dir}: no detections at all, {METRIC} = 0',
-                  flush=True)
-            return 0.0
-        raise SystemExit(f'{METRIC} missing in {found[-1]}: {sorted(metrics)}')
-    return float(metrics[METRIC])
+        if not no_detections:
+            raise SystemExit(f'{METRIC} missing in {found[-1]}: {sorted(metrics)}')
+        # mmdet's CocoMetric reports nothing then; the mAP is 0
+        print(f'[bench_pkd] {work_dir}: no detections at all, {METRIC} = 0', flush=True)
+    return dict(value=float(metrics.get(METRIC, 0.0)), losses=losses)
 
 
-def mean_std(values: List[float]) -> str:
+def mean_std(values: List[float], signed: bool = False) -> str:
     """'mean ± sample std' (std '-' for a single value)."""
     std = f'{statistics.stdev(values):.3f}' if len(values) > 1 else '-'
-    return f'{statistics.mean(values):.3f} ± {std}'
+    return f'{statistics.mean(values):{"+" if signed else ""}.3f} ± {std}'
 
 
-def table_part(args: argparse.Namespace) -> None:
-    """Plain vs PKD student mAP over seeds, via tools/train.py and tools/test.py."""
-    teacher_ckpt = osp.abspath(args.teacher_ckpt)
-    lines = header('PKD: plain vs distilled RetinaNet R18 on the demo data', args.device)
-    iters = args.iters if args.iters is not None else 'the configs\' 200'
+def table_part(args: argparse.Namespace, teacher_ckpt: str) -> None:
+    """Student mAP per variant and seed, via tools/train.py and tools/test.py.
+
+    Resumable: each (variant, seed) run leaves ``<work_root>/<variant>_seed<seed>/
+    result.json``; a finished run is reused unless ``--force``.
+    """
+    teacher_ckpt = osp.abspath(teacher_ckpt)
+    variants = table_variants(args)
+    chosen = args.variants or list(variants)
+    unknown = [v for v in chosen if v not in variants]
+    if unknown:
+        raise SystemExit(f'unknown --variants {unknown}; known: {list(variants)}')
     test_options = []
     if args.test_images:
         test_options = [f'test_dataloader.dataset.indices={args.test_images}']
-    runs = [('RetinaNet R18 plain', PLAIN, []),
-            ('RetinaNet R18 + PKD', DISTILL, [f'model.teacher.checkpoint={teacher_ckpt}'])]
-    values: Dict[str, List[float]] = {name: [] for name, _, _ in runs}
+    results: Dict[str, Dict[int, dict]] = {v: {} for v in chosen}
     start = time.time()
     for seed in args.seeds:
-        for name, config, extra in runs:  # interleaved: load drift hits both alike
-            stem = osp.splitext(osp.basename(config))[0]
-            work_dir = osp.join(args.work_root, f'{stem}_seed{seed}')
+        for name in chosen:  # interleaved: load drift hits all variants alike
+            label, config, extra = variants[name]
+            if config != PLAIN:
+                extra = [f'model.teacher.checkpoint={teacher_ckpt}', *extra]
+            work_dir = osp.join(args.work_root, f'{name}_seed{seed}')
+            result_path = osp.join(work_dir, 'result.json')
+            if osp.isfile(result_path) and not args.force:
+                with open(result_path) as f:
+                    previous = json.load(f)
+                if previous.get('options') == extra:  # same run: reuse it
+                    results[name][seed] = previous
+                    continue
             t0 = time.time()
-            value = train_and_test(config, seed, work_dir,
-                                   extra + schedule_options(args.iters), test_options)
-            values[name].append(value)
-            print(f'[bench_pkd] {name}, seed {seed}: {METRIC} {value:.3f} '
-                  f'({time.time() - t0:.0f} s, {work_dir})', flush=True)
-    diffs = [d - p for p, d in zip(*values.values())]
-    seeds = ', '.join(map(str, args.seeds))
+            result = train_and_test(config, seed, work_dir,
+                                    extra + schedule_options(args.iters), test_options)
+            result.update(seconds=time.time() - t0, options=extra, teacher=teacher_ckpt)
+            with open(result_path, 'w') as f:
+                json.dump(result, f, indent=1)
+            results[name][seed] = result
+            print(f'[bench_pkd] {name}, seed {seed}: {METRIC} {result["value"]:.3f} '
+                  f'({result["seconds"]:.0f} s, {work_dir})', flush=True)
+    emit(table_lines(args, variants, results, teacher_ckpt, time.time() - start),
+         args.out)
+
+
+def table_lines(args, variants, results, teacher_ckpt: str, seconds: float) -> List[str]:
+    """The Markdown tables of :func:`table_part` (only seeds every variant finished)."""
+    seeds = [s for s in args.seeds if all(s in r for r in results.values())]
+    missing = {v: [s for s in args.seeds if s not in r] for v, r in results.items()}
+    missing = {v: s for v, s in missing.items() if s}
+    iters = args.iters if args.iters is not None else "the configs' 200"
+    lines = header(f'PKD: {len(results)} students on the demo data, {len(seeds)} seeds',
+                   args.device)
     lines += [
-        f'{iters} iterations per run, batch 8, seeds {seeds}; teacher `{args.teacher_ckpt}`'
-        f'; each final checkpoint tested with `{PLAIN}` on the demo val set'
+        f'{iters} iterations per student, batch 8, AdamW lr 1e-3, seeds '
+        f'{", ".join(map(str, seeds))}; teacher `{osp.relpath(teacher_ckpt, ROOT)}`; '
+        f'each final checkpoint tested with `{PLAIN}` on the demo val set'
         + (f' (first {args.test_images} images only)' if args.test_images else '')
-        + f'; {time.time() - start:.0f} s in total. std: sample std over seeds; a run '
-        'with no detections at all counts as 0 (mmdet reports no mAP then).', '',
-        f'| student | {METRIC} per seed ({seeds}) | mean ± std |', '|---|---|---|',
-    ]
-    for name, vals in values.items():
-        lines.append(f'| {name} | {", ".join(f"{v:.3f}" for v in vals)} | '
-                     f'{mean_std(vals)} |')
-    lines += [f'| PKD − plain (paired by seed) | {", ".join(f"{d:+.3f}" for d in diffs)} '
-              f'| {mean_std(diffs)} |', '']
-    emit(lines, args.out)
+        + f'; {seconds:.0f} s of training in this invocation (runs finished earlier '
+        'are reused from their result.json). std: sample std over seeds. Paired '
+        'difference: per seed, variant minus plain, then mean ± std of those.', '']
+    if missing:
+        lines += ['NOT RUN (yet): ' + '; '.join(f'{v} seeds {s}' for v, s in
+                                               missing.items()), '']
+    seed_list = ', '.join(map(str, seeds))
+    lines += [f'| student | {METRIC} per seed ({seed_list}) | mean ± std | '
+              'minus plain, paired by seed | mean ± std of the differences |',
+              '|---|---|---|---|---|']
+
+    def vals(name):
+        return [results[name][s]['value'] for s in seeds]
+
+    for name in results:
+        v = vals(name)
+        if not v:
+            continue
+        row = f'| {variants[name][0]} | {", ".join(f"{x:.3f}" for x in v)} | {mean_std(v)} |'
+        if name != 'plain' and 'plain' in results:
+            d = [a - b for a, b in zip(v, vals('plain'))]
+            row += f' {", ".join(f"{x:+.3f}" for x in d)} | {mean_std(d, True)} |'
+        else:
+            row += ' | |'
+        lines.append(row)
+    comparisons = [('pkd', 'mse'), ('pkd', 'pkd_stride'),
+                   (f'pkd_w{args.small_weight:g}', 'pkd')]
+    comparisons = [(a, b) for a, b in comparisons if a in results and b in results]
+    if comparisons and seeds:
+        lines += ['', '| paired comparison | per seed | mean ± std |', '|---|---|---|']
+        for a, b in comparisons:
+            d = [x - y for x, y in zip(vals(a), vals(b))]
+            lines.append(f'| {variants[a][0]} minus {variants[b][0]} | '
+                         f'{", ".join(f"{x:+.3f}" for x in d)} | {mean_std(d, True)} |')
+    lines += ['', 'Training losses from the logs (mean over the seeds above): total '
+              'loss, its distillation part, and the gradient norm before clipping '
+              '(the config clips at 10), at the first and the last logged iteration.',
+              '', '| student | first: loss / distill / grad norm | '
+              'last: loss / distill / grad norm |', '|---|---|---|']
+    for name in results:
+        cells = []
+        for tag in ('first', 'last'):
+            recs = [results[name][s]['losses'].get(tag) for s in seeds]
+            recs = [r for r in recs if r]
+            if not recs:
+                cells.append('-')
+                continue
+            gn = [r['grad_norm'] for r in recs if r.get('grad_norm') is not None]
+            cells.append(f'it {recs[0]["iter"]}: '
+                         f'{statistics.mean(r["loss"] for r in recs):.2f} / '
+                         f'{statistics.mean(r["distill"] for r in recs):.2f} / '
+                         + (f'{statistics.mean(gn):.1f}' if gn else '-'))
+        if seeds:
+            lines.append(f'| {variants[name][0]} | {cells[0]} | {cells[1]} |')
+    return lines + ['']
 
 
 # ----------------------------------------------------------------------- main
@@ -505,9 +734,13 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument('--part', choices=['speed', 'table', 'both'], default='both')
-    parser.add_argument('--teacher-ckpt', help='teacher checkpoint (required by the '
-                        'table part; the speed part uses a random teacher without it)')
+    parser.add_argument('--part', choices=['speed', 'teacher', 'probe', 'table', 'both',
+                                           'effect'],
+                        default='both', help="'both': speed and table; 'effect': "
+                        'teacher, then probe and table under it')
+    parser.add_argument('--teacher-ckpt', help='teacher checkpoint for the table part '
+                        '(default: the one --part teacher left under --work-root); the '
+                        'speed part uses a random teacher without it')
     parser.add_argument('--out', help='also append the Markdown tables to this file')
     parser.add_argument('--device', default=None, help='speed part: cpu or cuda '
                         '(default: cuda when available)')
@@ -522,6 +755,17 @@ def parse_args() -> argparse.Namespace:
                         help='table part: override max_iters (and the LR schedule)')
     parser.add_argument('--test-images', type=int, default=None,
                         help='table part: test on the first N val images (smoke runs)')
+    parser.add_argument('--variants', nargs='+', default=None,
+                        help='table part: a subset of plain pkd pkd_stride mse pkd_w<w>')
+    parser.add_argument('--small-weight', type=float, default=1.0,
+                        help='table part: loss weight of the small-weight PKD variant')
+    parser.add_argument('--mse-weight', type=float, default=None,
+                        help='table part: loss weight of the MSE variant (default: '
+                        'the probe part\'s, i.e. the initial magnitude of PKD at weight 1)')
+    parser.add_argument('--teacher-iters', type=int, default=None,
+                        help="teacher part: override the config's iteration cap")
+    parser.add_argument('--force', action='store_true',
+                        help='rerun runs whose result.json exists')
     parser.add_argument('--work-root', default='work_dirs/bench_pkd')
     parser.add_argument('--save-random-teacher', metavar='PATH',
                         help='write an untrained demo-teacher checkpoint and exit')
@@ -532,13 +776,13 @@ def parse_args() -> argparse.Namespace:
         parser.error('--repeats must be >= 1 and --warmup >= 0')
     if args.iters is not None and args.iters < 1:
         parser.error('--iters must be >= 1')
-    if args.part in ('table', 'both') and not (args.save_random_teacher
+    if args.part in ('probe', 'table', 'both') and not (args.save_random_teacher
                                                or args.memory_worker):
-        if not args.teacher_ckpt:
-            parser.error('the table part needs a trained teacher: --teacher-ckpt PATH '
-                         f'(train one with: python tools/train.py {TEACHER} --work-dir '
-                         'work_dirs/demo/pkd_teacher_faster_rcnn_r18_demo), or run '
-                         '--part speed alone')
+        if not args.teacher_ckpt and not osp.isfile(osp.join(
+                ROOT, args.work_root, 'teacher', 'result.json')):
+            parser.error('the table part needs a trained teacher: --teacher-ckpt PATH, '
+                         'or first --part teacher (it runs tools/train.py '
+                         f'{TEACHER_CONVERGED}); or run --part speed alone')
     if args.teacher_ckpt and not osp.isfile(args.teacher_ckpt):
         parser.error(f'teacher checkpoint {args.teacher_ckpt} does not exist')
     return args
@@ -570,8 +814,19 @@ def main() -> None:
         finally:
             if tmp_dir:
                 shutil.rmtree(tmp_dir, ignore_errors=True)
-    if args.part in ('table', 'both'):
-        table_part(args)
+    teacher_ckpt = args.teacher_ckpt
+    if args.part in ('teacher', 'effect'):
+        teacher_ckpt = teacher_part(args)
+    if args.part in ('probe', 'table', 'both') and not teacher_ckpt:
+        with open(osp.join(args.work_root, 'teacher', 'result.json')) as f:
+            teacher_ckpt = json.load(f)['checkpoint']
+    if args.part == 'probe' or (args.part in ('table', 'both', 'effect')
+                                and args.mse_weight is None):
+        weight = probe_part(args, teacher_ckpt)
+        if args.mse_weight is None:
+            args.mse_weight = weight
+    if args.part in ('table', 'both', 'effect'):
+        table_part(args, teacher_ckpt)
 
 
 if __name__ == '__main__':

@@ -44,9 +44,51 @@ def test_config_builds(path):
         ((8, 11) if cityscapes else (80, 53))
     assert cfg.val_evaluator.type == ('CityscapesPanopticMetric' if cityscapes
                                       else 'CocoPanopticMetric')
-    # The official recipe's fusion thresholds.
+    # The official recipe's fusion thresholds and test NMS.
     assert dict(cfg.model.test_cfg.panoptic) == dict(
         score_thr=0.37, overlap_thr=0.37, stuff_area_limit=4900, box_fill_thr=0.5)
+    assert cfg.model.test_cfg.nms == dict(type='nms', iou_threshold=0.4)
+    assert cfg.model.train_cfg.mask_proposal.nms.iou_threshold == 0.4
+    assert model.fusion.box_fill_thr == 0.5
+
+
+COCO_FULL = [c for c in CONFIGS if 'coco' in osp.basename(c)]
+
+
+@pytest.mark.parametrize('path', COCO_FULL, ids=osp.basename)
+def test_coco_configs_train_with_the_official_optimizer(path):
+    cfg = Config.fromfile(path)
+    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=0.005, momentum=0.9,
+                                               weight_decay=0.0001)
+    assert cfg.optim_wrapper.get('clip_grad') is None
+    assert cfg.auto_scale_lr.base_batch_size == 8 and cfg.train_dataloader.batch_size == 2
+    assert cfg.train_cfg.max_epochs == 20
+    assert [s.type for s in cfg.param_scheduler] == ['LinearLR', 'MultiStepLR']
+    assert cfg.param_scheduler[0].end == 500 and cfg.param_scheduler[0].start_factor == 0.001
+    assert cfg.param_scheduler[1].milestones == [16, 19]
+    mask_assigner = cfg.model.train_cfg.mask.assigner
+    assert mask_assigner.get('match_low_quality', True) is True
+
+
+def test_r101_dcn_config_is_the_official_multiscale_fp16_recipe():
+    from mmcv.ops import ModulatedDeformConv2dPack
+    from mmext.panoptic.spatialflow_head import ModulatedDeformConvModule
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/spatialflow/'
+                                   'spatialflow_r101-dcn_fpn_ms-20e_coco.py'))
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert cfg.optim_wrapper.loss_scale == 512.
+    resize = [t for t in cfg.train_dataloader.dataset.pipeline if 'Resize' in t.type]
+    assert resize == [dict(type='RandomResize', scale=[(1600, 400), (1600, 1400)],
+                           keep_ratio=True)]
+    assert cfg.train_dataloader.num_workers == 4
+    cfg.model.backbone.init_cfg = None
+    model = MODELS.build(cfg.model)
+    assert model.backbone.depth == 101
+    assert isinstance(model.backbone.layer2[0].conv2, ModulatedDeformConv2dPack)
+    assert not isinstance(model.backbone.layer1[0].conv2, ModulatedDeformConv2dPack)
+    head = model.bbox_head
+    assert all(isinstance(c, ModulatedDeformConvModule)
+               for c in [*head.cls_convs, *head.stuff_convs, head.mask_convs[0]])
 
 
 @pytest.mark.parametrize('path,folder', [

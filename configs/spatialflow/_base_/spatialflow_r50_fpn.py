@@ -105,13 +105,17 @@ model = dict(
             max_per_img=100),
         # Proposals with IoU >= 0.5 to a GT box (GT boxes added) learn its mask.
         mask=dict(
+            # match_low_quality: mmdet's default (True), as the official config
+            # that does not set it.
             assigner=dict(
                 type='MaxIoUAssigner',
                 pos_iou_thr=0.5,
                 neg_iou_thr=0.5,
                 min_pos_iou=0.5,
-                match_low_quality=False,
                 ignore_iof_thr=-1),
+            # Official: its PseudoSampler(add_gt_as_proposals=True) (GT boxes
+            # added, every positive kept). The same here: RandomSampler keeps all
+            # positives while there are at most 512 (<= 100 detections + GT boxes).
             sampler=dict(
                 type='RandomSampler',
                 num=512,
@@ -125,7 +129,7 @@ model = dict(
         nms_pre=1000,
         min_bbox_size=0,
         score_thr=0.05,
-        nms=dict(type='nms', iou_threshold=0.5),
+        nms=dict(type='nms', iou_threshold=0.4),  # official test_cfg (0.4, not 0.5)
         max_per_img=100,
         mask_thr_binary=0.5,
         # Official SpatialFlow fusion thresholds (mmext.panoptic.spatialflow_fusion).

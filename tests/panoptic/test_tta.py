@@ -259,6 +259,18 @@ def test_configs_carry_the_tta(cfg):
     assert _scales_and_flips(official) == (
         [(1500, 1000), (1800, 1200), (2100, 1400)], [0.0, 1.0])
     assert _scales_and_flips(cfg) == ([(160, 160), (224, 224)], [0.0, 1.0])
+    # The official views of a 640x480 COCO-like image: keep ratio, the short side
+    # limited by 1000 / 1200 / 1400 (long side 1333 / 1600 / 1867), each unflipped
+    # and flipped. (The file loading steps are skipped: no image file here.)
+    tta = [t for t in official.tta_pipeline if t['type'] == 'TestTimeAug'][0]
+    tta = copy.deepcopy(tta)
+    tta['transforms'] = [step for step in tta['transforms']
+                         if step[0]['type'] != 'LoadPanopticAnnotations']
+    views = Compose([tta])(_raw(np.zeros((480, 640, 3), np.uint8)))
+    shapes = [(s.img_shape, s.flip) for s in views['data_samples']]
+    assert sorted(shapes) == sorted(
+        (shape, flip) for shape in [(1000, 1333), (1200, 1600), (1400, 1867)]
+        for flip in (False, True))
     tta = MODELS.build(dict(**cfg.tta_model, module=cfg.model))
     assert isinstance(tta, SpatialFlowTTAModel)
     assert tta.nms_cfg == cfg.model.test_cfg.nms  # the model's own NMS, as official

@@ -28,3 +28,26 @@ train_pipeline = [
 ]
 # workers_per_gpu=4 (official L53).
 train_dataloader = dict(num_workers=4, dataset=dict(pipeline=train_pipeline))
+
+# Official test-time augmentation (its 48.0 PQ is this): 3 scales x {no flip, flip},
+# (long, short) = (1500, 1000), (1800, 1200), (2100, 1400), keep ratio
+# (chensnathan/SpatialFlow configs/spatialflow/
+# spatialflow_r101_dcn_fpn_20e_coco_multiscale_fp16.py:L39-41, MultiScaleFlipAug),
+# merged as the official SpatialFlow.aug_test (mmext/panoptic/tta.py).
+# Run with tools/test.py CONFIG CKPT --tta.
+tta_model = dict(type='SpatialFlowTTAModel')
+tta_pipeline = [
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=s, keep_ratio=True)
+             for s in [(1500, 1000), (1800, 1200), (2100, 1400)]],
+            [dict(type='RandomFlip', prob=0.), dict(type='RandomFlip', prob=1.)],
+            [dict(type='LoadPanopticAnnotations',
+                  backend_args={{_base_.backend_args}})],
+            [dict(type='PackDetInputs',
+                  meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape',
+                             'scale_factor', 'flip', 'flip_direction'))],
+        ])
+]

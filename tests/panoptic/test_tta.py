@@ -162,6 +162,10 @@ def test_flip_tta_of_mirrored_image_is_mirrored(model):
     """Views {I, flip} of I and {M, flip} of M = mirror(I) show the network the same
     two images, flagged the other way round: un-flipping correctly, the merged
     result for M must be the mirror of the result for I."""
+    # Box fill cuts boxes with int() (official), which is not mirror-symmetric (a
+    # fill decision can change by a pixel column): compare without it.
+    model = copy.deepcopy(model)
+    model.fusion.box_fill_thr = None
     img = _image()
     mirrored = np.ascontiguousarray(img[:, ::-1])
     out = _tta(model, img, scales=[(SIZE, SIZE)], flips=[0, 1])
@@ -174,9 +178,7 @@ def test_flip_tta_of_mirrored_image_is_mirrored(model):
     assert torch.equal(b.labels, a.labels)
     assert (b.masks != a.masks.flip(-1)).float().mean() < 1e-3
     pan, pan_m = out.pred_panoptic_seg.sem_seg, out_m.pred_panoptic_seg.sem_seg
-    # Box fill cuts boxes with int() (official), which is not mirror-symmetric: a
-    # filled box may move by a pixel column; everything else mirrors exactly.
-    assert (pan_m != pan.flip(-1)).float().mean() < 1e-3
+    assert torch.equal(pan_m, pan.flip(-1))
     assert (pan >= 1000).any()
     # The merged set is not the single view's: the flipped view adds detections.
     one = _tta(model, img, scales=[(SIZE, SIZE)], flips=[0]).pred_instances

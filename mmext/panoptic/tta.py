@@ -47,7 +47,8 @@ class SpatialFlowView(NamedTuple):
 
 
 def _unflip(t: Tensor, direction: str) -> Tensor:
-    """Mirror the last two dims of ``t`` back (a flip is its own inverse)."""
+    """Undo a flip of ``t`` (..., H, W): mirror W (horizontal), H (vertical) or both
+    (diagonal); a flip is its own inverse."""
     if direction not in _FLIP_DIMS:
         raise ValueError(f'SpatialFlowTTAModel: unknown flip_direction '
                          f'{direction!r}; expected one of {list(_FLIP_DIMS)}')

@@ -307,6 +307,8 @@ def test_test_tool_tta_end_to_end(demo_checkpoint, tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert "type='SpatialFlowTTAModel'" in log and 'TestTimeAug' in log
+    # The plain checkpoint fills the wrapped model: no missing / unexpected keys.
+    assert 'Load checkpoint from' in log and 'do not match exactly' not in log
     found = sorted(glob.glob(str(tmp_path / '*' / '*.json')), key=osp.getmtime)
     with open(found[-1]) as f:
         metrics = json.load(f)

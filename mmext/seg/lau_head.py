@@ -269,6 +269,8 @@ class LaUHead(BaseModule):
         self.lau_groups = lau_groups
         self.lau_base_coords = lau_base_coords
         self.offset_branch = self._build_offset_branch(lau_offset_branch)
+        # The wrapper owns the losses (the wrapped head keeps mmseg's default
+        # loss_decode, which is never called).
         if isinstance(loss_decode, dict):
             self.loss_decode = MODELS.build(loss_decode)
         elif isinstance(loss_decode, (list, tuple)):
@@ -283,6 +285,10 @@ class LaUHead(BaseModule):
             raise LaUConfigError("LaUHead needs head=<decode head type>, e.g. "
                                  "dict(type='LaUHead', head='EncHead', ...)")
         if isinstance(head, dict):
+            if 'loss_decode' in head:
+                raise LaUConfigError(
+                    'LaUHead: put loss_decode next to head=..., not inside it: the '
+                    'losses are computed by LaUHead at the LaU resolution')
             cfg = {**head, **head_kwargs}
         else:
             cfg = dict(type=head, **head_kwargs)

@@ -236,5 +236,9 @@ def test_unknown_or_unsupported_head():
     with pytest.raises(LaUConfigError, match='FEATURE_FUNCTIONS'):
         MODELS.build(dict(type='LaUHead', head='SegformerHead', in_channels=[4, 4],
                           in_index=[0, 1], channels=4, num_classes=2))
+    with pytest.raises(LaUConfigError, match='loss_decode next to head'):
+        MODELS.build(dict(type='LaUHead', head=dict(
+            type='FCNHead', in_channels=4, channels=4, num_classes=2,
+            loss_decode=dict(type='LaUOffsetGuidedLoss'))))
     with pytest.raises(LaUConfigError, match='lau_base_coords'):
         _lau_head(lau_base_coords='corner')

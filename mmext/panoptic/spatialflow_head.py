@@ -17,17 +17,23 @@ channels (18 offsets + 9 modulation logits) computed from ``feature + reg_i`` (f
 mask conv: ``x + reg_last``), and nothing is added to the deformable conv's input
 except, for the mask conv, the stuff -> mask flow.
 
-P6/P7 run box + class (with its flows) only. Anchors, focal loss, box coder, target
-assignment and post-processing are RetinaNet's (:class:`~mmdet.models.RetinaHead`).
+P6/P7 run box + class (with its flows) only. Anchors, focal loss, box coder and target
+assignment are RetinaNet's (:class:`~mmdet.models.RetinaHead`); the choice of the
+candidates before NMS is mmdetection v2.3's, as in the official code (see
+:meth:`SpatialFlowHead._predict_by_feat_single`).
 """
+import copy
 from typing import List, Optional, Tuple
 
+import torch
 import torch.nn as nn
 from mmcv.cnn import ConvModule, build_norm_layer
 from mmcv.ops import ModulatedDeformConv2d
 from mmdet.models.dense_heads import RetinaHead
 from mmdet.registry import MODELS
 from mmdet.utils import OptConfigType
+from mmengine.config import ConfigDict
+from mmengine.structures import InstanceData
 from torch import Tensor
 
 # 2 x 9 offsets + 9 modulation logits of a 3x3 modulated deformable conv.
@@ -127,6 +133,9 @@ class SpatialFlowHead(RetinaHead):
         self.dcn = dcn
         super().__init__(num_classes, in_channels, stacked_convs=stacked_convs,
                          **kwargs)
+        if not self.use_sigmoid_cls:
+            raise ValueError('SpatialFlowHead needs a sigmoid classifier '
+                             '(loss_cls=dict(type=\'FocalLoss\', use_sigmoid=True)).')
         num_levels = self.prior_generator.num_levels
         if not 1 <= num_panoptic_levels <= num_levels:
             raise ValueError(
@@ -253,3 +262,55 @@ class SpatialFlowHead(RetinaHead):
         for conv in self.mask_convs[1:]:
             mask_feat = conv(mask_feat)
         return cls_score, bbox_pred, stuff_feat, mask_feat
+
+    def _predict_by_feat_single(self,
+                                cls_score_list: List[Tensor],
+                                bbox_pred_list: List[Tensor],
+                                score_factor_list: List[Optional[Tensor]],
+                                mlvl_priors: List[Tensor],
+                                img_meta: dict,
+                                cfg: Optional[ConfigDict] = None,
+                                rescale: bool = False,
+                                with_nms: bool = True) -> InstanceData:
+        """Detections of one image, with the official candidates before NMS.
+
+        mmdetection v2.3 (``AnchorHead._get_bboxes_single`` + ``multiclass_nms``,
+        what the official code runs): per level the ``nms_pre`` anchors with the
+        highest maximum class score, then EVERY (anchor, class) pair of them with
+        ``score > score_thr`` enters the class-wise NMS. (mmdet 3 keeps the
+        ``nms_pre`` best pairs per level instead, which differs on crowded images.)
+        Rescaling, NMS and ``max_per_img`` are mmdet's ``_bbox_post_process``.
+
+        Args:
+            cls_score_list: per level (A * num_classes, H, W) logits.
+            bbox_pred_list: per level (A * 4, H, W) deltas.
+            score_factor_list: unused (None per level for RetinaNet).
+            mlvl_priors: per level (H * W * A, 4) anchors.
+            img_meta: with ``img_shape`` (and ``scale_factor`` for ``rescale``).
+
+        Returns:
+            ``bboxes`` (K, 4), ``scores`` (K,), ``labels`` (K,).
+        """
+        cfg = copy.deepcopy(self.test_cfg if cfg is None else cfg)
+        nms_pre = cfg.get('nms_pre', -1)
+        score_thr = cfg.get('score_thr', 0)
+        boxes, scores = [], []
+        for cls_score, bbox_pred, priors in zip(cls_score_list, bbox_pred_list,
+                                                mlvl_priors):
+            level_scores = cls_score.permute(1, 2, 0).reshape(
+                -1, self.cls_out_channels).sigmoid()
+            deltas = bbox_pred.permute(1, 2, 0).reshape(-1,
+                                                        self.bbox_coder.encode_size)
+            if 0 < nms_pre < level_scores.shape[0]:
+                top = level_scores.max(dim=1).values.topk(nms_pre).indices
+                priors, deltas, level_scores = priors[top], deltas[top], \
+                    level_scores[top]
+            boxes.append(self.bbox_coder.decode(priors, deltas,
+                                                max_shape=img_meta['img_shape']))
+            scores.append(level_scores)
+        boxes, scores = torch.cat(boxes), torch.cat(scores)
+        anchor_idx, labels = (scores > score_thr).nonzero(as_tuple=True)
+        results = InstanceData(bboxes=boxes[anchor_idx],
+                               scores=scores[anchor_idx, labels], labels=labels)
+        return self._bbox_post_process(results=results, cfg=cfg, rescale=rescale,
+                                       with_nms=with_nms, img_meta=img_meta)

@@ -1,6 +1,5 @@
 """SpatialFlowHead: output shapes per level, each flow pinned to its depth and its
 source, conv / norm config of the flows, and the official DCN variant's structure."""
-import copy
 
 import pytest
 import torch
@@ -247,3 +246,44 @@ def test_bad_head_config_is_a_clear_error(kwargs, match):
 def test_in_channels_must_equal_feat_channels():
     with pytest.raises(ValueError, match='in_channels == feat_channels'):
         SpatialFlowHead(num_classes=3, in_channels=32, feat_channels=16)
+
+
+# ------------------------------------------------------------------ post-processing
+
+def test_candidates_before_nms_are_mmdetection_v2s():
+    """Per level the nms_pre anchors with the best max-class score, then every
+    (anchor, class) pair above score_thr (official mmdet v2.3 get_bboxes +
+    multiclass_nms), not mmdet 3's nms_pre best pairs."""
+    from mmdet.models.dense_heads import RetinaHead
+    from mmengine.config import ConfigDict
+    head = _head().eval()
+    torch.manual_seed(3)
+    sizes = [(6, 5), (3, 3)]
+    cls = [torch.randn(NUM_ANCHORS * NUM_CLASSES, h, w) * 2 for h, w in sizes]
+    box = [torch.randn(NUM_ANCHORS * 4, h, w) * 0.1 for h, w in sizes]
+    priors = [head.prior_generator.single_level_grid_priors(size, level, device='cpu')
+              for level, size in enumerate(sizes)]
+    meta = dict(img_shape=(48, 40), scale_factor=(1., 1.))
+    cfg = ConfigDict(nms_pre=20, score_thr=0.3, min_bbox_size=-1,
+                     nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)
+    got = head._predict_by_feat_single(cls, box, [None, None], priors, meta, cfg,
+                                       with_nms=False)
+    want_boxes, want_scores, want_labels = [], [], []
+    for c, b, p in zip(cls, box, priors):
+        s = c.permute(1, 2, 0).reshape(-1, NUM_CLASSES).sigmoid()
+        d = b.permute(1, 2, 0).reshape(-1, 4)
+        top = s.max(1).values.topk(20).indices
+        boxes = head.bbox_coder.decode(p[top], d[top], max_shape=(48, 40))
+        for a in range(20):
+            for k in range(NUM_CLASSES):
+                if s[top[a], k] > 0.3:
+                    want_boxes.append(boxes[a])
+                    want_scores.append(s[top[a], k])
+                    want_labels.append(k)
+    assert got.labels.tolist() == want_labels
+    assert torch.equal(got.scores, torch.stack(want_scores))
+    assert torch.equal(got.bboxes, torch.stack(want_boxes))
+    # mmdet 3's selection keeps at most 20 pairs per level: fewer candidates.
+    mmdet3 = RetinaHead._predict_by_feat_single(head, cls, box, [None, None], priors,
+                                                meta, cfg, with_nms=False)
+    assert len(mmdet3) <= 40 < len(got)

@@ -99,7 +99,7 @@ model = dict(
         # The head's own detections become the mask proposals.
         mask_proposal=dict(
             nms_pre=1000,
-            min_bbox_size=0,
+            min_bbox_size=-1,  # the official post-processing drops no box by size
             score_thr=0.05,
             nms=dict(type='nms', iou_threshold=0.4),
             max_per_img=100),
@@ -127,7 +127,7 @@ model = dict(
             debug=False)),
     test_cfg=dict(
         nms_pre=1000,
-        min_bbox_size=0,
+        min_bbox_size=-1,  # the official post-processing drops no box by size
         score_thr=0.05,
         nms=dict(type='nms', iou_threshold=0.4),  # official test_cfg (0.4, not 0.5)
         max_per_img=100,

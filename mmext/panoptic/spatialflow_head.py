@@ -126,6 +126,15 @@ class SpatialFlowHead(RetinaHead):
                 f'SpatialFlowHead needs in_channels == feat_channels (got {in_channels} '
                 f'and {feat_channels}): the stuff and mask towers start from the FPN '
                 'level and the flows add tower features to it, as in the official head.')
+        norm_cfg = kwargs.get('norm_cfg')
+        if dcn and norm_cfg and norm_cfg.get('type') == 'GN' and \
+                _DCN_GUIDE_CHANNELS % norm_cfg.get('num_groups', 1):
+            raise ValueError(
+                f'SpatialFlowHead(dcn=True): the offset flows have '
+                f'{_DCN_GUIDE_CHANNELS} channels and carry the head\'s norm_cfg (as '
+                f'in the official head), which GN(num_groups='
+                f'{norm_cfg.get("num_groups")}) cannot divide; use norm_cfg=None '
+                '(official) or a group count dividing 27.')
         # Read by _init_layers, which AnchorHead.__init__ calls.
         self.num_mask_convs = mask_convs
         self.num_panoptic_levels = num_panoptic_levels

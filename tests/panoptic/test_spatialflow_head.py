@@ -237,6 +237,7 @@ def test_wrong_number_of_levels_is_a_clear_error():
     (dict(with_flows=False, dcn=True), 'with_flows'),
     (dict(num_panoptic_levels=6), 'num_panoptic_levels'),
     (dict(stacked_convs=0), 'stacked_convs'),
+    (dict(dcn=True, norm_cfg=GN), 'cannot divide'),
 ])
 def test_bad_head_config_is_a_clear_error(kwargs, match):
     with pytest.raises(ValueError, match=match):

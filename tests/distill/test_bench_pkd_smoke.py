@@ -60,3 +60,12 @@ def test_table_lines_give_mean_std_and_paired_differences():
     assert '| plain student (no teacher) | 0.100, 0.120 | 0.110 ± 0.014 | | |' in text
     assert "minus MSE w1, authors' pairing | +0.040, +0.020 | +0.030 ± 0.014 |" in text
     assert 'it 20: 5.00 / 4.00 / 12.0 | it 200: 2.00 / 1.00 / 3.0' in text
+
+
+def test_val_curve_takes_the_iteration_of_the_preceding_training_record():
+    bench = _bench_module()
+    records = [{'loss': 2.0, 'iter': 80, 'step': 80}, {'loss': 1.5, 'iter': 100, 'step': 100},
+               {'coco/bbox_mAP': 0.05, 'step': 0},  # mmengine: val records have step 0
+               {'loss': 1.2, 'iter': 120, 'step': 120}, {'loss': 1.0, 'iter': 200, 'step': 200},
+               {'coco/bbox_mAP': 0.15, 'step': 0}]
+    assert bench.val_curve(records) == [(100, 0.05), (200, 0.15)]

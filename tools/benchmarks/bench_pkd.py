@@ -424,6 +424,21 @@ def scalars_of(work_dir: str) -> List[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def val_curve(records: List[dict]) -> List[Tuple[int, float]]:
+    """[(iteration, METRIC)] of each validation in mmengine's scalars.json records.
+
+    mmengine writes validation records with ``step`` 0 in iteration-based loops, so
+    each one takes the iteration of the training record logged just before it.
+    """
+    curve, last_iter = [], 0
+    for record in records:
+        if 'loss' in record:
+            last_iter = int(record.get('iter', record.get('step', last_iter)))
+        elif METRIC in record:
+            curve.append((last_iter, float(record[METRIC])))
+    return curve
+
+
 def teacher_part(args: argparse.Namespace) -> str:
     """Train the demo teacher until its val mAP stops rising; print its curve.
 
@@ -446,8 +461,7 @@ def teacher_part(args: argparse.Namespace) -> str:
         start = time.time()
         run_tool(['tools/train.py', TEACHER_CONVERGED, '--work-dir', work_dir,
                   '--cfg-options', *options], osp.join(work_dir, 'train_stdout.log'))
-        curve = [(int(r['step']), float(r[METRIC])) for r in scalars_of(work_dir)
-                 if METRIC in r]
+        curve = val_curve(scalars_of(work_dir))
         best = sorted(glob.glob(osp.join(work_dir, 'best_coco_bbox_mAP_iter_*.pth')))
         if not curve or not best:
             raise SystemExit(f'teacher run left no validation curve or best checkpoint '
@@ -460,6 +474,8 @@ def teacher_part(args: argparse.Namespace) -> str:
                                           '--cfg-options', *options]))
         with open(result_path, 'w') as f:
             json.dump(result, f, indent=1)
+    if scalars_of(work_dir):  # recomputed: result.json of older versions
+        result['curve'] = val_curve(scalars_of(work_dir))
     best_iter, best_map = max(result['curve'], key=lambda c: c[1])
     lines = header('PKD demo teacher trained until its val mAP stops rising',
                    args.device)
@@ -469,7 +485,11 @@ def teacher_part(args: argparse.Namespace) -> str:
         f'a +0.002 rise; trained {result["trained_iters"]} iterations in '
         f'{result["seconds"]:.0f} s (`{result["command"]}`). Best: **{best_map:.3f}** '
         f'at iteration {best_iter} (`{result["checkpoint"]}`, the teacher of the '
-        'table below).', '',
+        'table below). ' + (
+            'The mAP was still rising at the last validation: the iteration cap (the '
+            'CPU budget), not a plateau, ended training.'
+            if best_iter == result['curve'][-1][0] else
+            'The mAP stopped rising before the end.'), '',
         '| iteration | ' + ' | '.join(str(i) for i, _ in result['curve']) + ' |',
         '|---|' + '---:|' * len(result['curve']),
         f'| {METRIC} | ' + ' | '.join(f'{m:.3f}' for _, m in result['curve']) + ' |', '']

@@ -26,7 +26,6 @@ The teacher is NOT a registered submodule: it is absent from ``parameters()``
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch.nn as nn
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
 from torch import Tensor

@@ -17,10 +17,12 @@ def test_speed_part_prints_the_tables():
         assert expected in proc.stdout, proc.stdout[-3000:]
 
 
-def test_table_part_without_teacher_checkpoint_says_what_is_missing():
-    proc = run_tool([BENCH, '--part', 'table'], timeout=120)
+def test_table_part_without_teacher_checkpoint_says_what_is_missing(tmp_path):
+    # an empty --work-root: no teacher left by an earlier --part teacher either
+    proc = run_tool([BENCH, '--part', 'table', '--work-root', str(tmp_path)], timeout=120)
     assert proc.returncode == 2
-    assert '--teacher-ckpt' in proc.stderr and 'tools/train.py' in proc.stderr
+    assert '--teacher-ckpt' in proc.stderr and '--part teacher' in proc.stderr
+    assert 'tools/train.py' in proc.stderr
 
 
 def _bench_module():

@@ -101,11 +101,10 @@ class SpatialFlowTTAModel(BaseTTAModel):
     from the official code:
 
     * the per-view candidates are those of plain inference, the head's
-      ``predict_by_feat(..., with_nms=False)``; whatever candidate selection the
-      head does there (mmdet 3's RetinaNet: score threshold, then the top
-      ``nms_pre`` (anchor, class) pairs per level; mmdet 2: the top ``nms_pre``
-      anchors per level by their best class score, thresholded after the merge)
-      TTA takes over unchanged;
+      ``predict_by_feat(..., with_nms=False)``: ``SpatialFlowHead`` selects them as
+      mmdet v2.3 (the top ``nms_pre`` anchors per level by their best class score,
+      every (anchor, class) pair above ``score_thr``); the official code
+      thresholds after the merge instead of per view, which selects the same set;
     * views are produced by mmcv's ``TestTimeAug`` with mmdet 3's ``Resize`` and
       ``RandomFlip`` (the official ``MultiScaleFlipAug``): same scales, same
       keep-ratio rule, resizing by mmcv's ``imresize`` in both;

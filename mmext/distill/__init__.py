@@ -4,11 +4,13 @@
 MODELS.
 """
 from .feature_distiller import FeatureDistiller
+from .feature_loss import FeatureImitationLoss, match_size
 from .levels import LevelPair, measure_levels, pair_levels
 from .mse_loss import FeatureMSELoss
-from .pkd_loss import PKDLoss, match_size, standardize_per_channel
+from .pkd_loss import PKDLoss, standardize_per_channel
 from .teacher import TeacherTrunk, build_teacher, load_teacher_model_config
 
 __all__ = ['FeatureDistiller', 'TeacherTrunk', 'PKDLoss', 'FeatureMSELoss',
+           'FeatureImitationLoss',
            'standardize_per_channel', 'match_size', 'LevelPair', 'measure_levels',
            'pair_levels', 'build_teacher', 'load_teacher_model_config']

@@ -16,36 +16,11 @@ float16 / bfloat16 under AMP), and the standard deviation is
 gradient at zero variance), so constant or all-zero channels give finite values and
 finite gradients (a constant channel standardises to ~0, i.e. its term is ~1/2).
 """
-from typing import Sequence, Tuple, Union
-
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 from mmdet.registry import MODELS
 from torch import Tensor
 
-Feats = Union[Tensor, Sequence[Tensor]]
-RESIZE_SIDES = ('student', 'teacher')
-
-
-def match_size(feat_s: Tensor, feat_t: Tensor, resize: str = 'student'
-               ) -> Tuple[Tensor, Tensor]:
-    """Bring (N, C, Hs, Ws) and (N, C, Ht, Wt) to one spatial size, bilinearly.
-
-    ``resize='student'`` (MMRazor's ``resize_stu=True``, the default of its PKDLoss,
-    which the authors' configs keep) resizes the student map to the teacher's size;
-    ``'teacher'`` the other way. ``align_corners=False`` as in MMRazor's
-    ``F.interpolate(..., mode='bilinear')``. Resized maps are float32.
-    """
-    if feat_s.shape[-2:] == feat_t.shape[-2:]:
-        return feat_s, feat_t
-    if resize == 'student':
-        feat_s = F.interpolate(feat_s.float(), size=feat_t.shape[-2:],
-                               mode='bilinear', align_corners=False)
-    else:
-        feat_t = F.interpolate(feat_t.float(), size=feat_s.shape[-2:],
-                               mode='bilinear', align_corners=False)
-    return feat_s, feat_t
+from .feature_loss import FeatureImitationLoss
 
 
 def standardize_per_channel(feat: Tensor, eps: float = 1e-6) -> Tensor:
@@ -65,7 +40,7 @@ def standardize_per_channel(feat: Tensor, eps: float = 1e-6) -> Tensor:
 
 
 @MODELS.register_module()
-class PKDLoss(nn.Module):
+class PKDLoss(FeatureImitationLoss):
     """Pearson-correlation distillation loss between student and teacher features.
 
     Args:
@@ -76,42 +51,15 @@ class PKDLoss(nn.Module):
         eps: floor of the standard deviation (``sqrt(var + eps**2)``).
     """
 
+    loss_name = 'loss_pkd'
+
     def __init__(self, loss_weight: float = 1.0, resize: str = 'student',
                  eps: float = 1e-6) -> None:
-        super().__init__()
-        if resize not in RESIZE_SIDES:
-            raise ValueError(f"PKDLoss: resize must be 'student' or 'teacher', "
-                             f'got {resize!r}')
-        self.loss_weight = float(loss_weight)
-        self.resize = resize
+        super().__init__(loss_weight, resize)
         self.eps = eps
 
-    @property
-    def loss_name(self) -> str:
-        """Prefix of the distiller's loss keys (``loss_pkd_<level>``)."""
-        return 'loss_pkd'
-
-    def single(self, feat_s: Tensor, feat_t: Tensor) -> Tensor:
-        """Unweighted loss of one pair of maps: mean over channels of (1 - r)."""
-        if feat_s.shape[:2] != feat_t.shape[:2]:
-            raise ValueError(
-                'PKDLoss: student and teacher maps must have the same batch size '
-                f'and channel count, got {tuple(feat_s.shape)} and '
-                f'{tuple(feat_t.shape)} (use a channel adapter for different '
-                'channel counts)')
-        feat_t = feat_t.detach()  # the teacher never gets gradients
-        with torch.autocast(device_type=feat_s.device.type, enabled=False):
-            feat_s, feat_t = match_size(feat_s, feat_t, self.resize)
-            norm_s = standardize_per_channel(feat_s, self.eps)
-            norm_t = standardize_per_channel(feat_t, self.eps)
-            return F.mse_loss(norm_s, norm_t) / 2
-
-    def forward(self, preds_s: Feats, preds_t: Feats) -> Tensor:
-        """Weighted loss, summed over levels when tuples of maps are given."""
-        if isinstance(preds_s, Tensor):
-            preds_s, preds_t = (preds_s, ), (preds_t, )
-        if len(preds_s) != len(preds_t):
-            raise ValueError(f'PKDLoss: {len(preds_s)} student maps but '
-                             f'{len(preds_t)} teacher maps')
-        total = sum(self.single(s, t) for s, t in zip(preds_s, preds_t))
-        return self.loss_weight * total
+    def pair_loss(self, feat_s: Tensor, feat_t: Tensor) -> Tensor:
+        """Mean over channels of (1 - r): MSE of the standardised maps, halved."""
+        norm_s = standardize_per_channel(feat_s, self.eps)
+        norm_t = standardize_per_channel(feat_t, self.eps)
+        return (norm_s - norm_t).pow(2).mean() / 2

@@ -153,6 +153,9 @@ class SpatialFlow(SingleStageDetector):
         works there), whatever ``rescale`` says; ``rescale`` only affects the boxes
         of ``pred_instances``.
         """
+        if self.fusion is None:  # before any forward work
+            raise ValueError('SpatialFlow.predict needs test_cfg (mask_thr_binary, '
+                             'panoptic) in the model config.')
         img_metas = [s.metainfo for s in batch_data_samples]
         x = self.extract_feat(batch_inputs)
         cls_scores, bbox_preds, stuff_feats, mask_feats = self.bbox_head(x)
@@ -162,9 +165,6 @@ class SpatialFlow(SingleStageDetector):
         dets = self.mask_branch.predict(mask_feats, img_metas, dets, rescale=True)
         # Official single-scale stuff map: argmax at the input size, nearest resize.
         stuff_labels = self.stuff_head.predict_labels(stuff_feats, img_metas)
-        if self.fusion is None:
-            raise ValueError('SpatialFlow.predict needs test_cfg (mask_thr_binary, '
-                             'panoptic) in the model config.')
         for sample, det, stuff_seg in zip(batch_data_samples, dets, stuff_labels):
             pan = self.fusion(det.masks.bool(), det.scores, det.labels, det.bboxes,
                               stuff_seg)

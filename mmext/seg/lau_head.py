@@ -151,6 +151,8 @@ HeadSplit = Tuple[Tensor, Tensor, Tuple[Tensor, ...]]  # (feature, logits, extra
 def _enc_head_split(head: EncHead, inputs: Sequence[Tensor]) -> HeadSplit:
     """EncHead.forward (mmseg 1.2) up to cls_seg: the EncModule output, as the
     official code's offset input (``encnet.py:L143-L145``)."""
+    # Private, but the head's own input selection (in_index / input_transform);
+    # mmseg has no public form of it, and re-implementing it could drift.
     inputs = head._transform_inputs(inputs)
     feat = head.bottleneck(inputs[-1])
     if head.add_lateral:
@@ -170,7 +172,7 @@ def _sep_aspp_split(head: DepthwiseSeparableASPPHead,
                     inputs: Sequence[Tensor]) -> HeadSplit:
     """DepthwiseSeparableASPPHead.forward (mmseg 1.2) up to cls_seg: the decoder's
     stride-4 feature."""
-    x = head._transform_inputs(inputs)
+    x = head._transform_inputs(inputs)  # private: see _enc_head_split
     aspp_outs = [resize(head.image_pool(x), size=x.size()[2:], mode='bilinear',
                         align_corners=head.align_corners)]
     aspp_outs.extend(head.aspp_modules(x))
@@ -421,7 +423,7 @@ class LaUHead(BaseModule):
                       ) -> Dict[str, Tensor]:
         if isinstance(self.head, EncHead) and len(extra) == 1:
             # EncHead's SE loss exactly as EncHead.loss_by_feat computes it (its
-            # target helper is EncHead's own static method).
+            # target helper is EncHead's own static method; private, no public twin).
             present = self.head._convert_to_onehot_labels(full_label, self.num_classes)
             return dict(loss_se=self.head.loss_se_decode(extra[0], present))
         raise RuntimeError(

@@ -14,7 +14,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 
-from mmext.engine import UserError, check_checkpoint, run_cli  # noqa: E402
+from mmext.engine import check_checkpoint, run_cli  # noqa: E402
+from mmext.utils.errors import UserError  # noqa: E402
 
 
 def convert(src: str, dst: str) -> int:

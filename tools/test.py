@@ -49,7 +49,7 @@ def enable_tta(cfg, config_path: str) -> None:
     box TTA would be wrong for panoptic models): both keys must be in the config."""
     from mmengine.config import ConfigDict
 
-    from mmext.engine import UserError
+    from mmext.utils.errors import UserError
     missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
     if missing:
         raise UserError(f"--tta needs {' and '.join(missing)} in {config_path}: "

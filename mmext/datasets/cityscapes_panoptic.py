@@ -22,7 +22,7 @@ from mmengine.fileio import get_local_path, load
 from mmdet.datasets import CocoPanopticDataset
 from mmdet.registry import DATASETS
 
-from ..engine.errors import UserError
+from ..utils.errors import UserError
 from .demo_data import DEMO_ROOT, PANOPTIC_METAINFO, ensure_demo_data
 from .demo_datasets import _GeneratesDemoData
 

@@ -6,7 +6,7 @@ from typing import Iterable, Mapping
 
 from mmengine.config import Config, ConfigDict
 
-from ..engine.errors import UserError
+from ..utils.errors import UserError
 
 
 def as_config_dict(cfg) -> ConfigDict:

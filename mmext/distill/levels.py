@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from ..engine.errors import UserError
+from ..utils.errors import UserError
 
 DUMMY_SIZE = 256  # dummy input side for measuring strides (divisible by 128 and 256)
 PAIRINGS = ('index', 'stride')

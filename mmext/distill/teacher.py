@@ -17,7 +17,7 @@ from mmengine.hub import get_config
 from mmengine.runner import CheckpointLoader
 from torch import Tensor
 
-from ..engine.errors import UserError
+from ..utils.errors import UserError
 from .config_checks import as_config_dict, check_keys
 
 TEACHER_KEYS = ('config', 'checkpoint', 'checkpoint_url', 'random_init')

@@ -9,9 +9,7 @@ import re
 import sys
 from typing import Callable, Optional
 
-
-class UserError(RuntimeError):
-    """Bad input that the user can fix; the message says what and how."""
+from ..utils.errors import UserError
 
 
 _UNKNOWN_TYPE = re.compile(r"`?(\S+?)`? is not in the (\S+) registry")

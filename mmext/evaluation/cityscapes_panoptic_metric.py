@@ -24,7 +24,7 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.registry import METRICS
 from terminaltables import AsciiTable
 
-from ..engine.errors import UserError
+from ..utils.errors import UserError
 
 __all__ = ['CityscapesPanopticMetric', 'encode_prediction']
 

@@ -14,7 +14,7 @@ from mmengine.registry import init_default_scope
 from mmext.datasets.cityscapes_panoptic import (CityscapesPanopticDataset,
                                                 default_data_prefix)
 from mmext.datasets.demo_data import PANOPTIC_METAINFO, ensure_demo_data
-from mmext.engine.errors import UserError
+from mmext.utils.errors import UserError
 from tests.tool_runner import ROOT, run_tool
 
 DEMO = osp.join(ROOT, 'data', 'demo')

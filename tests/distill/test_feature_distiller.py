@@ -7,7 +7,7 @@ import torch
 from mmengine.config import Config
 
 import mmext  # noqa: F401  (registers FeatureDistiller / PKDLoss)
-from mmext.engine.errors import UserError
+from mmext.utils.errors import UserError
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DISTILL = osp.join(ROOT, 'configs/demo/pkd_retinanet_r18_distill.py')

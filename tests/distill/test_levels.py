@@ -3,7 +3,7 @@ import pytest
 import torch.nn as nn
 
 from mmext.distill.levels import LevelPair, build_adapters, measure_levels, pair_levels
-from mmext.engine.errors import UserError
+from mmext.utils.errors import UserError
 
 # (stride, channels) of the neck outputs: a Mask R-CNN / Faster R-CNN FPN (P2-P6)
 # and a RetinaNet / FCOS FPN (P3-P7).

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mmext.datasets.demo_data import ensure_demo_data
-from mmext.engine.errors import UserError
+from mmext.utils.errors import UserError
 from tests.tool_runner import ROOT
 
 DEMO = osp.join(ROOT, 'data', 'demo')

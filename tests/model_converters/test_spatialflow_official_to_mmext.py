@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import mmext  # noqa: F401
-from mmext.engine import UserError
+from mmext.utils.errors import UserError
 from tests.tool_runner import ROOT, run_tool
 
 _spec = importlib.util.spec_from_file_location(

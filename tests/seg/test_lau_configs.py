@@ -18,7 +18,7 @@ from mmseg.structures import SegDataSample
 from mmseg.utils import register_all_modules
 
 from mmext.engine import check_data_paths
-from mmext.engine.errors import UserError
+from mmext.utils.errors import UserError
 from mmext.seg import LaUHead
 from tests.tool_runner import ROOT, run_tool
 

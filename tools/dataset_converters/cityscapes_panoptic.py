@@ -30,7 +30,8 @@ from typing import List, Optional, Sequence
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmext.engine.errors import UserError, run_cli  # noqa: E402
+from mmext.engine.errors import run_cli  # noqa: E402
+from mmext.utils.errors import UserError  # noqa: E402
 
 _LAYOUT = ('ROOT/gtFine/{split}/{city}/*_gtFine_instanceIds.png (or '
            '*_gtFine_polygons.json) and ROOT/leftImg8bit/{split}/{city}/'

@@ -34,7 +34,8 @@ from typing import Dict, List, Optional, Tuple
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmext.engine import UserError, run_cli  # noqa: E402
+from mmext.engine import run_cli  # noqa: E402
+from mmext.utils.errors import UserError  # noqa: E402
 
 # The official stuff head's output channels on COCO: the 53 stuff classes and
 # 'things-other' in category id order (mmdet/datasets/coco.py of the official code,

@@ -22,6 +22,7 @@ from mmengine.fileio import get_local_path, load
 from mmdet.datasets import CocoPanopticDataset
 from mmdet.registry import DATASETS
 
+from ..utils.cityscapes_categories import CONVERTER_COMMAND, category_ids_by_name
 from ..utils.errors import UserError
 from .demo_data import DEMO_ROOT, PANOPTIC_METAINFO, ensure_demo_data
 from .demo_datasets import _GeneratesDemoData
@@ -52,7 +53,6 @@ CITYSCAPES_PANOPTIC_METAINFO: Dict[str, Any] = dict(
 
 # createPanopticImgs names its outputs cityscapes_panoptic_{split}[_trainId].
 _ANN_FILE_NAME = re.compile(r'cityscapes_panoptic_([A-Za-z0-9]+)(_trainId)?\.json$')
-_CONVERTER = 'python tools/dataset_converters/cityscapes_panoptic.py <data_root>'
 
 
 def default_data_prefix(ann_file: str) -> Optional[Dict[str, str]]:
@@ -130,7 +130,7 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
                 f"'{ann_file}'. Give data_prefix=dict(img='leftImg8bit/<split>/', "
                 "seg='gtFine/cityscapes_panoptic_<split>/') (relative to "
                 'data_root), or name the JSON cityscapes_panoptic_<split>.json '
-                f'as {_CONVERTER} does.')
+                f'as {CONVERTER_COMMAND} does.')
         super().__init__(ann_file=ann_file, data_prefix=prefix, **kwargs)
 
     # ------------------------------------------------------------------
@@ -147,7 +147,7 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
         if not osp.isfile(self.ann_file) and '://' not in self.ann_file:
             raise UserError(
                 f"annotation file '{self.ann_file}' not found. Create it from the "
-                f'Cityscapes download with: {_CONVERTER}')
+                f'Cityscapes download with: {CONVERTER_COMMAND}')
         with get_local_path(
                 self.ann_file, backend_args=self.backend_args) as local_path:
             coco = load(local_path)
@@ -155,7 +155,7 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
         if not isinstance(coco, dict) or missing:
             raise UserError(
                 f"'{self.ann_file}' is not a COCO-panoptic JSON (no "
-                f"{sorted(missing)}); create it with: {_CONVERTER}")
+                f"{sorted(missing)}); create it with: {CONVERTER_COMMAND}")
 
         self._set_categories(coco['categories'])
         anns = {ann['image_id']: ann for ann in coco.get('annotations', [])}
@@ -244,22 +244,12 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
 
     def _set_categories(self, categories: List[dict]) -> None:
         """Map category ids to labels by class name (``self.cat_ids[label]``)."""
-        by_name = {cat['name']: cat for cat in categories}
         meta = self.metainfo
-        unknown = [c for c in meta['classes'] if c not in by_name]
-        if unknown:
-            raise UserError(
-                f"classes {unknown} are not categories of '{self.ann_file}' "
-                f'(it has {sorted(by_name)}). Set metainfo classes / thing_classes '
-                '/ stuff_classes to category names of the JSON')
-        wrong = [c for c in meta['classes']
-                 if bool(by_name[c].get('isthing')) != (c in meta['thing_classes'])]
-        if wrong:
-            raise UserError(
-                f"classes {wrong} are things in one and stuff in the other of "
-                f"metainfo and '{self.ann_file}' (isthing); fix thing_classes / "
-                'stuff_classes')
-        self.cat_ids = [by_name[c]['id'] for c in meta['classes']]
+        self.cat_ids = category_ids_by_name(
+            meta['classes'], categories, f"'{self.ann_file}'",
+            fix='Set metainfo classes / thing_classes / stuff_classes to category '
+                'names of the JSON',
+            thing_classes=meta['thing_classes'])
         self.cat2label = {cat_id: i for i, cat_id in enumerate(self.cat_ids)}
         self._cat_isthing = {cat['id']: bool(cat.get('isthing')) for cat in categories}
 

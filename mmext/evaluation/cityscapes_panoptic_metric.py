@@ -24,11 +24,10 @@ from mmdet.evaluation.functional import INSTANCE_OFFSET
 from mmdet.registry import METRICS
 from terminaltables import AsciiTable
 
+from ..utils.cityscapes_categories import CONVERTER_COMMAND, category_ids_by_name
 from ..utils.errors import UserError
 
 __all__ = ['CityscapesPanopticMetric', 'encode_prediction']
-
-_CONVERTER = 'python tools/dataset_converters/cityscapes_panoptic.py <data_root>'
 
 
 def encode_prediction(pan: np.ndarray, label2cat: Sequence[int],
@@ -152,12 +151,12 @@ class CityscapesPanopticMetric(BaseMetric):
             if not ok(path):
                 raise UserError(
                     f"CityscapesPanopticMetric: {what} '{path}' not found. Create "
-                    f'the Cityscapes panoptic GT with: {_CONVERTER}')
+                    f'the Cityscapes panoptic GT with: {CONVERTER_COMMAND}')
         with open(gt_json, encoding='utf-8') as f:
             gt = json.load(f)
         if not {'images', 'annotations', 'categories'} <= set(gt):
             raise UserError(f"'{gt_json}' is not a COCO-panoptic GT JSON; create it "
-                            f'with: {_CONVERTER}')
+                            f'with: {CONVERTER_COMMAND}')
         self._categories: Dict[int, dict] = {c['id']: c for c in gt['categories']}
         self._images: Dict[str, dict] = {im['id']: im for im in gt['images']}
         self._gt_anns: Dict[str, dict] = {
@@ -203,14 +202,10 @@ class CityscapesPanopticMetric(BaseMetric):
         if not meta or 'classes' not in meta:
             raise UserError('CityscapesPanopticMetric: dataset_meta with classes is '
                             'not set (the runner sets it from the dataset)')
-        by_name = {c['name']: cid for cid, c in self._categories.items()}
-        unknown = [c for c in meta['classes'] if c not in by_name]
-        if unknown:
-            raise UserError(
-                f"classes {unknown} of the dataset are not categories of "
-                f"gt_json '{self.gt_json}' ({sorted(by_name)}); use the dataset's "
-                'ann_file as gt_json')
-        return [by_name[c] for c in meta['classes']]
+        return category_ids_by_name(
+            meta['classes'], list(self._categories.values()),
+            f"gt_json '{self.gt_json}'",
+            fix="Use the dataset's ann_file as gt_json")
 
     def _image_id(self, sample: dict) -> str:
         """The GT image id: ``img_id``, or derived from ``img_path``."""

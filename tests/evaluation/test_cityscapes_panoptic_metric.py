@@ -211,7 +211,7 @@ def test_wrong_size_or_no_panoptic_prediction(dataset, gt_samples):
 def test_classes_not_in_gt_json(dataset, gt_samples):
     metric = make_metric(dataset)
     metric.dataset_meta = dict(dataset.metainfo, classes=('person', 'sky'))
-    with pytest.raises(UserError, match=r"\['person'\] of the dataset are not"):
+    with pytest.raises(UserError, match=r"\['person'\] are not categories of gt_json"):
         metric.process({}, gt_samples[:1])
 
 

@@ -23,18 +23,12 @@ def convert(src: str, dst: str) -> int:
     import torch
 
     import mmext  # noqa: F401  (checkpoint safe globals)
-    from mmext.distill.state_dict_keys import ADAPTER_PREFIX
+    from mmext.distill.state_dict_keys import plain_student_state
     checkpoint = torch.load(src, map_location='cpu')
     state = checkpoint.get('state_dict') if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise UserError(f"'{src}' holds no state_dict")
-    student = {}
-    for key, value in state.items():
-        if key.startswith(ADAPTER_PREFIX):
-            continue
-        if key.startswith('teacher.'):
-            continue
-        student[key[len('student.'):] if key.startswith('student.') else key] = value
+    student = plain_student_state(state)
     meta = dict(checkpoint.get('meta') or {})
     meta['converted_from'] = osp.abspath(src)
     torch.save({'meta': meta, 'state_dict': student}, dst)

@@ -6,7 +6,21 @@ plain student config (``tools/test.py``); ``load_state_dict()`` maps them back (
 accepts the module's own names and plain student checkpoints). The teacher is not a
 submodule and is never saved.
 """
+from typing import Dict, TypeVar
+
 ADAPTER_PREFIX = 'distill_adapters.'
+
+_Value = TypeVar('_Value')
+
+
+def plain_student_state(state_dict: Dict[str, _Value]) -> Dict[str, _Value]:
+    """A ``FeatureDistiller.state_dict()`` without the adapters: what the plain
+    student config loads with no missing or unexpected keys.
+
+    Every other key already has the student's own name (:func:`student_keys_hook`),
+    so nothing is renamed.
+    """
+    return {k: v for k, v in state_dict.items() if not k.startswith(ADAPTER_PREFIX)}
 
 
 def student_keys_hook(module, state_dict, prefix, local_metadata) -> None:

@@ -20,9 +20,10 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 def _load_demo_data() -> ModuleType:
     """Import ``mmext.datasets.demo_data`` from this clone or the install.
 
-    Falls back to loading the file directly when the ``mmext.datasets``
-    package itself cannot be imported (it pulls in mmdet / mmseg, which the
-    generator does not need).
+    Falls back to loading the ``demo_data`` package from its folder when the
+    ``mmext.datasets`` package itself cannot be imported (it pulls in mmdet /
+    mmseg, which the generator does not need; ``demo_data`` imports nothing
+    outside itself).
     """
     if REPO_ROOT not in sys.path:
         sys.path.insert(0, REPO_ROOT)
@@ -30,8 +31,12 @@ def _load_demo_data() -> ModuleType:
         from mmext.datasets import demo_data
         return demo_data
     except ImportError:
-        path = osp.join(REPO_ROOT, 'mmext', 'datasets', 'demo_data.py')
-        spec = importlib.util.spec_from_file_location('mmext_demo_data', path)
+        folder = osp.join(REPO_ROOT, 'mmext', 'datasets', 'demo_data')
+        # submodule_search_locations: load it as a package, so that its relative
+        # imports (.constants, .writers, ...) resolve inside the folder
+        spec = importlib.util.spec_from_file_location(
+            'mmext_demo_data', osp.join(folder, '__init__.py'),
+            submodule_search_locations=[folder])
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module
         spec.loader.exec_module(module)

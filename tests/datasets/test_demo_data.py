@@ -3,6 +3,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -285,6 +286,49 @@ def test_deterministic(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ['a', 'b', 'c']
 
 
+# Digests of the TINY seed-0 set written by the generator before it was split into
+# renderer + writers (one digest per kind of file, see _kind_digests). PNGs are
+# hashed decoded, so another zlib/libpng build does not matter; a change here is a
+# change of the data: bump GENERATOR_VERSION and update these on purpose.
+REFERENCE_TINY_SEED0 = {
+    '.complete': 'b6e865bc39909c73',
+    'annotations/instances_S.json': '92ad54403a75cbaf',
+    'annotations/panoptic_S.json': '91994c99e01011ca',
+    'annotations/panoptic_S/N.png': '833e3e0e34803af7',
+    'cityscapes/gtFine/S/demo/demo_N_N_gtFine_instanceIds.png': 'bd6024e49b8cd02f',
+    'cityscapes/gtFine/S/demo/demo_N_N_gtFine_labelIds.png': '5d5939464e1ec735',
+    'cityscapes/gtFine/cityscapes_panoptic_S.json': '586af0572821f0cd',
+    'cityscapes/gtFine/cityscapes_panoptic_S/demo_N_N_gtFine_panoptic.png':
+    'e1c0f53eac728183',
+    'cityscapes/leftImg8bit/S/demo/demo_N_N_leftImg8bit.png': '2789c18a3703c0e7',
+    'images/S/N.png': '8c32e22c0e51f56f',
+    'seg/S/N.png': '5ab7393cb56e5df3',
+}
+
+
+def _kind_digests(root: Path) -> dict:
+    """One digest per kind of file (split and image number masked out)."""
+    kinds: dict = {}
+    for p in sorted(root.rglob('*')):
+        if not p.is_file():
+            continue
+        if p.suffix == '.png':  # decoded pixels, shape and dtype
+            a = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
+            data = f'{a.shape}{a.dtype}'.encode() + a.tobytes()
+        else:
+            data = p.read_bytes()
+        rel = str(p.relative_to(root))
+        kind = re.sub(r'\d{6}', 'N', re.sub(r'train|val', 'S', rel))
+        kinds.setdefault(kind, []).append(f'{rel} {hashlib.sha256(data).hexdigest()}')
+    return {k: hashlib.sha256('\n'.join(v).encode()).hexdigest()[:16]
+            for k, v in kinds.items()}
+
+
+def test_output_unchanged_since_the_split_into_writers(tmp_path):
+    root = dd.generate_demo_data(tmp_path / 'd', seed=0, progress=False, **TINY)
+    assert _kind_digests(root) == REFERENCE_TINY_SEED0
+
+
 def test_per_image_streams_are_independent(tmp_path):
     """Image i does not depend on how many images are generated."""
     a = dd.generate_demo_data(tmp_path / 'a', progress=False, **TINY)
@@ -365,10 +409,13 @@ def test_rejects_bad_args(tmp_path):
 
 def test_ensure_concurrent_processes(tmp_path):
     """Two processes racing on an empty root both end with the same set."""
-    # load the module file directly: importing mmext.datasets pulls in mmdet
-    code = ('import sys, importlib.util as u; '
-            's = u.spec_from_file_location("dd", sys.argv[1]); '
-            'dd = u.module_from_spec(s); s.loader.exec_module(dd); '
+    # load the package from its folder: importing mmext.datasets pulls in mmdet
+    # (tools/make_demo_data.py falls back to the same when mmdet is missing)
+    code = ('import os, sys, importlib.util as u; '
+            's = u.spec_from_file_location("dd", sys.argv[1], '
+            'submodule_search_locations=[os.path.dirname(sys.argv[1])]); '
+            'dd = u.module_from_spec(s); sys.modules["dd"] = dd; '
+            's.loader.exec_module(dd); '
             'dd.ensure_demo_data(sys.argv[2], num_train=6, num_val=2, '
             'image_size=64, progress=False)')
     root = tmp_path / 'demo'

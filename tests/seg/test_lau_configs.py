@@ -63,11 +63,37 @@ def test_every_lau_config_has_a_baseline():
         assert _baseline_of(path) in [osp.normpath(b) for b in BASELINES]
 
 
+# Stride of the wrapped head's logits: EncNet / FCN on dilated (D8) backbones at 8,
+# DeepLabV3+'s decoder at 4 (it fuses the stride-4 features).
+LOGIT_STRIDE = {'deeplabv3plus': 4, 'encnet': 8, 'seg': 8}
+
+
 @pytest.mark.parametrize('path', LAU_CONFIGS + DEMOS, ids=_name)
-def test_config_builds(path):
-    _, model = _built(path)
-    is_lau = not path.endswith('bilinear.py') and not path.endswith('bilinear_demo.py')
-    assert isinstance(model.decode_head, LaUHead) == is_lau
+def test_config_builds_the_model_it_describes(path):
+    """Class count from the dataset, logits at k x the head's resolution for LaU (at
+    the head's own for the baselines), the loss the file name says."""
+    from mmseg.registry import DATASETS
+    from mmext.seg import LaUOffsetGuidedLoss, LaURegressionLoss
+    cfg, model = _built(path)
+    classes = DATASETS.get(cfg.val_dataloader.dataset.type).METAINFO['classes']
+    head = model.decode_head
+    assert head.num_classes == len(classes)
+    if cfg.model.get('auxiliary_head'):
+        assert model.auxiliary_head.num_classes == len(classes)
+    size = 64
+    stride = LOGIT_STRIDE[_name(path).split('_')[0]]
+    model.eval()
+    with torch.no_grad():
+        out = head(model.extract_feat(torch.randn(1, 3, size, size)))
+    logits = out[0] if isinstance(out, tuple) else out  # EncHead: (logits, se)
+    is_lau = not path.endswith(('bilinear.py', 'bilinear_demo.py'))
+    assert isinstance(head, LaUHead) == is_lau
+    k = cfg.model.decode_head.lau_factor if is_lau else 1
+    assert logits.shape == (1, len(classes), size * k // stride, size * k // stride)
+    if is_lau:
+        assert k == 4  # the paper's factor in every LaU config
+        loss = LaURegressionLoss if 'reg' in _name(path) else LaUOffsetGuidedLoss
+        assert type(head.loss_decode) is loss
 
 
 @pytest.mark.parametrize('path', LAU_ONLY, ids=_name)

@@ -1,20 +1,65 @@
-"""Smoke test of tools/benchmarks/bench_pkd.py (one timed round; no numbers checked).
+"""tools/benchmarks/bench_pkd.py at the smallest size: one timed round of the speed
+part, whose printed figures must be consistent (floor = (a) + (b), the ratios of the
+printed medians) and describe the demo distiller (levels, adapters, batch), plus the
+table part's arithmetic on given results.
 
 The memory subprocesses (two more model builds) are skipped to stay well under a
-minute on 2 cores; the table part is covered by its argument check only."""
+minute on 2 cores; the table part runs for its argument check only."""
+import re
+
+import pytest
+
 from tests.tool_runner import run_tool
 
 BENCH = 'tools/benchmarks/bench_pkd.py'
 
 
-def test_speed_part_prints_the_tables():
+def _ms(out: str, label: str) -> float:
+    """The median-ms cell of the speed table's row ``label``."""
+    match = re.search(rf'^\| {re.escape(label)} \| ([\d.]+) \|', out, re.M)
+    assert match, f'no row {label!r} in:\n{out[-3000:]}'
+    return float(match.group(1))
+
+
+def _ratio(out: str, name: str) -> float:
+    match = re.search(rf'- {name}: \*\*([\d.]+)\*\*', out)
+    assert match, f'no {name} ratio in:\n{out[-3000:]}'
+    return float(match.group(1))
+
+
+def _ratio_tolerance(num: float, den: float) -> float:
+    """Error of num / den from cells rounded to 0.1 ms, plus the ratio's 3 decimals."""
+    return num / den * (0.05 / num + 0.05 / den) + 0.0005
+
+
+def test_speed_part_figures_are_consistent_and_describe_the_demo_distiller():
     proc = run_tool([BENCH, '--part', 'speed', '--repeats', '1', '--warmup', '0',
                      '--skip-memory'],
                     timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    for expected in ('(c) distiller training step', 'distiller / floor',
-                     'random initialisation', 'torch threads'):
-        assert expected in proc.stdout, proc.stdout[-3000:]
+    out = proc.stdout
+    assert proc.returncode == 0, (out + proc.stderr)[-3000:]
+    # The demo distiller: the authors' four levels, a 64 -> 128 channel adapter each;
+    # one batch of the demo train dataloader (batch size 8, 160x160 crops).
+    assert re.search(r'One fixed batch of the demo train dataloader: 8 images, padded '
+                     r'input 160x160, [1-9]\d* gt boxes\.', out), out[-3000:]
+    assert '4 PKD levels, 4 adapters.' in out
+    assert 'Teacher weights: random initialisation' in out
+    plain = _ms(out, '(a) plain student training step')
+    teacher = _ms(out, '(b) teacher backbone+neck forward, no_grad')
+    floor = _ms(out, 'floor = (a) + (b), per round')
+    distiller = _ms(out, '(c) distiller training step')
+    assert min(plain, teacher, distiller) > 0
+    # One round: each median is that round's time, so the floor is the sum
+    # (each cell rounded to 0.1 ms) and the ratios are those of the printed cells.
+    assert floor == pytest.approx(plain + teacher, abs=0.15)
+    assert _ratio(out, 'distiller / plain') == pytest.approx(
+        distiller / plain, abs=_ratio_tolerance(distiller, plain))
+    ratio_floor = _ratio(out, 'distiller / floor')
+    assert ratio_floor == pytest.approx(
+        distiller / floor, abs=_ratio_tolerance(distiller, floor))
+    assert f'median of the per-round ratios {ratio_floor:.3f}' in out
+    verdict = 'within' if ratio_floor <= 1.10 else 'NOT within'
+    assert f'-> {verdict} the 1.10 target' in out
 
 
 def test_table_part_without_teacher_checkpoint_says_what_is_missing(tmp_path):

@@ -12,9 +12,8 @@ from ..utils.errors import UserError
 def as_config_dict(cfg) -> ConfigDict:
     """A deep copy of ``cfg`` (dict, ConfigDict or Config) as a ConfigDict
     (mmdet models read their sub-configs by attribute)."""
-    if isinstance(cfg, Config):
-        cfg = cfg._cfg_dict  # Config has no public "as ConfigDict"; this is its body
-    plain = cfg.to_dict() if isinstance(cfg, ConfigDict) else dict(cfg)
+    # Config.to_dict() / ConfigDict.to_dict(): plain dicts all the way down
+    plain = cfg.to_dict() if isinstance(cfg, (Config, ConfigDict)) else dict(cfg)
     return ConfigDict(copy.deepcopy(plain))
 
 

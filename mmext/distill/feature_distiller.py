@@ -33,7 +33,7 @@ from torch import Tensor
 from .config_checks import as_config_dict, check_keys
 from .input_transform import TeacherInputTransform
 from .levels import LevelPair, build_adapters, measure_levels, pair_levels
-from .state_dict_keys import student_keys_hook, student_keys_pre_hook
+from .state_dict_keys import register_key_hooks
 from .teacher import TeacherTrunk, build_teacher, check_teacher_cfg
 
 DISTILL_KEYS = ('loss', 'pairing', 'levels', 'adapter')
@@ -94,8 +94,7 @@ class FeatureDistiller(BaseDetector):
         self.adapters = build_adapters(self.student_levels, self.teacher_levels,
                                        self.level_pairs, distill.get('adapter', 'auto'))
 
-        self._register_state_dict_hook(student_keys_hook)
-        self._register_load_state_dict_pre_hook(student_keys_pre_hook)
+        register_key_hooks(self)
 
     # --------------------------------------------------------------- modules
     @property
@@ -166,7 +165,7 @@ class FeatureDistiller(BaseDetector):
         return self.student.predict(batch_inputs, batch_data_samples, rescale=rescale)
 
     def _forward(self, batch_inputs: Tensor, batch_data_samples=None):
-        return self.student._forward(batch_inputs, batch_data_samples)
+        return self.student(batch_inputs, batch_data_samples, mode='tensor')
 
     def extract_feat(self, batch_inputs: Tensor):
         return self.student.extract_feat(batch_inputs)

@@ -8,6 +8,8 @@ submodule and is never saved.
 """
 from typing import Dict, TypeVar
 
+from torch import nn
+
 ADAPTER_PREFIX = 'distill_adapters.'
 
 _Value = TypeVar('_Value')
@@ -23,8 +25,22 @@ def plain_student_state(state_dict: Dict[str, _Value]) -> Dict[str, _Value]:
     return {k: v for k, v in state_dict.items() if not k.startswith(ADAPTER_PREFIX)}
 
 
+def register_key_hooks(module: nn.Module) -> None:
+    """Make ``module.state_dict()`` / ``load_state_dict()`` use the student's names."""
+    # torch >= 2.5 has public hooks (pytorch#131690) with these signatures; the
+    # private ones are the only form in torch 2.1-2.4, which pyproject.toml allows.
+    if hasattr(module, 'register_state_dict_post_hook'):
+        module.register_state_dict_post_hook(student_keys_hook)
+    else:
+        module._register_state_dict_hook(student_keys_hook)
+    if hasattr(module, 'register_load_state_dict_pre_hook'):
+        module.register_load_state_dict_pre_hook(student_keys_pre_hook)
+    else:
+        module._register_load_state_dict_pre_hook(student_keys_pre_hook, with_module=True)
+
+
 def student_keys_hook(module, state_dict, prefix, local_metadata) -> None:
-    """``_register_state_dict_hook``: 'student.x' -> 'x', 'adapters.x' ->
+    """State-dict post-hook: 'student.x' -> 'x', 'adapters.x' ->
     'distill_adapters.x' (metadata, which carries BN versions, likewise)."""
     renames = {prefix + 'student.': prefix, prefix + 'adapters.': prefix + ADAPTER_PREFIX}
     items = list(state_dict.items())
@@ -46,9 +62,9 @@ def student_keys_hook(module, state_dict, prefix, local_metadata) -> None:
                     break
 
 
-def student_keys_pre_hook(state_dict, prefix, local_metadata, strict, missing_keys,
-                          unexpected_keys, error_msgs) -> None:
-    """``_register_load_state_dict_pre_hook``: accept the keys that
+def student_keys_pre_hook(module, state_dict, prefix, local_metadata, strict,
+                          missing_keys, unexpected_keys, error_msgs) -> None:
+    """Load-state-dict pre-hook: accept the keys that
     :func:`student_keys_hook` writes, as well as the module's own key names."""
     own = tuple(prefix + p for p in ('student.', 'adapters.', 'data_preprocessor.'))
     for key in [k for k in state_dict if k.startswith(prefix)]:

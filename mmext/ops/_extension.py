@@ -8,7 +8,9 @@ the autograd formula are then registered here, once, with ``torch.library``.
 
 Build cache: ``$MMEXT_EXT_DIR`` or ``~/.cache/mmext/lau_<torch version>_<cpu|cuda>``.
 torch's JIT build hashes sources and flags, so edited sources rebuild by
-themselves and an unchanged cache loads in about a second.
+themselves and an unchanged cache loads in about a second. A compile (first
+use, or edited sources) is announced on stderr with its expected and its
+measured duration; loading from the cache prints nothing.
 
 Environment variables:
     MMEXT_EXT_DIR=path    build/cache directory.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -50,6 +53,12 @@ class ExtensionState:
     build_seconds: float = 0.0
     sources: List[str] = field(default_factory=list)
 
+
+# Typical compile time of a fresh build, for the first-use message: CPU
+# sources 8-30 s on a 2-core x86_64 VM (ninja log of the cache dir); with the
+# CUDA source 27-35 s on a 16-core H200 machine (docs/benchmarks_lau_op.md),
+# more on fewer cores.
+_TYPICAL_BUILD_S = {False: 30, True: 60}
 
 _STATE = ExtensionState()
 _REGISTERED = False  # fake kernels + autograd registered (must happen once per process)
@@ -120,19 +129,52 @@ def _build_one(with_cuda: bool, rebuild: bool, verbose: bool) -> None:
         sources.append(str(_CSRC / "cuda" / "lau_cuda.cu"))
     _STATE.build_dir = str(build_dir)
     _STATE.sources = sources
+    name = "mmext_lau_cuda" if with_cuda else "mmext_lau_cpu"
+    why = "rebuild requested" if rebuild else _compile_reason(build_dir / f"{name}.so")
+    if why:
+        what = "C++/CUDA" if with_cuda else "C++"
+        _note(f"compiling the LaU {what} extension ({why}, ~{_TYPICAL_BUILD_S[with_cuda]} s) "
+              f"into {build_dir} ...")
     start = time.perf_counter()
-    load(
-        name="mmext_lau_cuda" if with_cuda else "mmext_lau_cpu",
-        sources=sources,
-        extra_include_paths=[str(_CSRC)],
-        extra_cflags=["-O3"],
-        extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"] if with_cuda else None,
-        extra_ldflags=_libstdcxx_ldflags() + os.environ.get("MMEXT_LAU_EXTRA_LDFLAGS", "").split(),
-        build_directory=str(build_dir),
-        is_python_module=False,  # load as a plain library: TORCH_LIBRARY registers the ops
-        verbose=verbose,
-    )
-    _STATE.build_seconds = time.perf_counter() - start
+    ok = False
+    try:
+        load(
+            name=name,
+            sources=sources,
+            extra_include_paths=[str(_CSRC)],
+            extra_cflags=["-O3"],
+            extra_cuda_cflags=["-O3", "--expt-relaxed-constexpr"] if with_cuda else None,
+            extra_ldflags=_libstdcxx_ldflags() + os.environ.get("MMEXT_LAU_EXTRA_LDFLAGS", "").split(),
+            build_directory=str(build_dir),
+            is_python_module=False,  # load as a plain library: TORCH_LIBRARY registers the ops
+            verbose=verbose,
+        )
+        ok = True
+    finally:
+        _STATE.build_seconds = time.perf_counter() - start
+        if why:
+            _note(f"LaU extension done in {_STATE.build_seconds:.1f} s" if ok else
+                  f"LaU extension compile failed after {_STATE.build_seconds:.1f} s")
+
+
+def _compile_reason(library: Path) -> Optional[str]:
+    """Why ``load`` is about to compile, or None when it will load the cache.
+
+    Decided like ninja decides: by file times (the library missing, or a source
+    or header under csrc/ newer than it). A change of compiler flags alone is
+    not seen here; ninja then rebuilds without this note.
+    """
+    if not library.exists():
+        return "first use"
+    built = library.stat().st_mtime
+    if any(p.stat().st_mtime > built for p in _CSRC.rglob("*") if p.is_file()):
+        return "sources changed"
+    return None
+
+
+def _note(message: str) -> None:
+    """One progress line on stderr (a compile takes long enough to need saying)."""
+    print(f"mmext: {message}", file=sys.stderr, flush=True)
 
 
 def _build(rebuild: bool, verbose: bool) -> None:

@@ -339,6 +339,16 @@ def test_direct_op_call_checks_shapes(lau_ext):
         torch.ops.mmext.lau_forward(x, torch.randn(1, 6, 6, 6), 2, 2)
 
 
+def test_public_namespace_holds_only_the_user_facing_ops(lau_ext):
+    # The test-only kernel selectors live in `mmext_testing` (CUDA builds only).
+    # torch has no public listing of a namespace's ops; the dispatcher's own
+    # list (_dispatch_get_all_op_names) is the only complete one.
+    ours = {name for name in torch._C._dispatch_get_all_op_names() if name.startswith("mmext::")}
+    assert ours == {"mmext::lau_forward", "mmext::lau_backward"}
+    with pytest.raises(AttributeError):
+        torch.ops.mmext._lau_forward_impl  # noqa: B018  (attribute lookup resolves the op)
+
+
 # ---------------------------------------------------------------- bad inputs
 def _bad(kind):
     x = torch.randn(2, 6, 4, 5)

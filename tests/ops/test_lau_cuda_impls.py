@@ -1,6 +1,7 @@
 """CUDA only: both kernel families of the LaU op against the grid_sample reference.
 
-``torch.ops.mmext._lau_forward_impl`` / ``_lau_backward_impl`` take an ``impl``
+The test-only ops ``torch.ops.mmext_testing.lau_forward_impl`` /
+``lau_backward_impl`` (outside the public ``mmext`` namespace) take an ``impl``
 argument (0 = automatic choice, 1 = per-pixel kernels, 2 = channels-last
 kernels); the public op uses 0: per-pixel forward, channels-last backward
 when a group has at least 16 channels. Each family is checked on shapes that stress it: channel
@@ -54,8 +55,8 @@ def make(n, c, h, w, k_h, k_w, g, scale, dtype=torch.float64, seed=0):
 
 
 def run_impl(x, off, gy, k, impl):
-    y = torch.ops.mmext._lau_forward_impl(x, off, k[0], k[1], impl)
-    gx, goff = torch.ops.mmext._lau_backward_impl(gy, x, off, k[0], k[1], impl)
+    y = torch.ops.mmext_testing.lau_forward_impl(x, off, k[0], k[1], impl)
+    gx, goff = torch.ops.mmext_testing.lau_backward_impl(gy, x, off, k[0], k[1], impl)
     return y, gx, goff
 
 
@@ -129,18 +130,18 @@ def test_auto_choice_and_public_op():
     # impl 0 are bitwise equal to it (no atomics in the forward).
     for c, g in ((32, 1), (32, 2), (30, 2), (8, 1)):
         x, off, _ = make(1, c, 4, 5, 2, 2, g, 1.5, dtype=torch.float32)
-        auto = torch.ops.mmext._lau_forward_impl(x, off, 2, 2, 0)
+        auto = torch.ops.mmext_testing.lau_forward_impl(x, off, 2, 2, 0)
         public = torch.ops.mmext.lau_forward(x, off, 2, 2)
-        picked = torch.ops.mmext._lau_forward_impl(x, off, 2, 2, PER_PIXEL)
+        picked = torch.ops.mmext_testing.lau_forward_impl(x, off, 2, 2, PER_PIXEL)
         torch.testing.assert_close(auto, picked, rtol=0, atol=0)
         torch.testing.assert_close(public, picked, rtol=0, atol=0)
     # Backward: channels-last when a group has >= 16 channels. grad_offsets has
     # no atomics, so it is bitwise equal to the chosen family's.
     for c, g, chosen in ((32, 1, CHANNELS_LAST), (32, 2, CHANNELS_LAST), (30, 2, PER_PIXEL), (8, 1, PER_PIXEL)):
         x, off, gy = make(1, c, 4, 5, 2, 2, g, 1.5, dtype=torch.float32)
-        _, goff_auto = torch.ops.mmext._lau_backward_impl(gy, x, off, 2, 2, 0)
+        _, goff_auto = torch.ops.mmext_testing.lau_backward_impl(gy, x, off, 2, 2, 0)
         _, goff_pub = torch.ops.mmext.lau_backward(gy, x, off, 2, 2)
-        _, goff_pick = torch.ops.mmext._lau_backward_impl(gy, x, off, 2, 2, chosen)
+        _, goff_pick = torch.ops.mmext_testing.lau_backward_impl(gy, x, off, 2, 2, chosen)
         torch.testing.assert_close(goff_auto, goff_pick, rtol=0, atol=0)
         torch.testing.assert_close(goff_pub, goff_pick, rtol=0, atol=0)
 
@@ -148,9 +149,9 @@ def test_auto_choice_and_public_op():
 def test_bad_impl_raises():
     x, off, gy = make(1, 4, 3, 3, 2, 2, 1, 1.0, dtype=torch.float32)
     with pytest.raises(RuntimeError, match="impl must be"):
-        torch.ops.mmext._lau_forward_impl(x, off, 2, 2, 3)
+        torch.ops.mmext_testing.lau_forward_impl(x, off, 2, 2, 3)
     with pytest.raises(RuntimeError, match="impl must be"):
-        torch.ops.mmext._lau_backward_impl(gy, x, off, 2, 2, -1)
+        torch.ops.mmext_testing.lau_backward_impl(gy, x, off, 2, 2, -1)
 
 
 def test_opcheck_and_gradcheck_channels_last_path():

@@ -20,25 +20,6 @@ namespace mmext {
 namespace lau {
 namespace {
 
-struct Geometry {
-  int64_t N, C, G, Cg, h, w, H, W, k_h, k_w;
-};
-
-Geometry make_geometry(const at::Tensor& x, const at::Tensor& offsets, int64_t k_h, int64_t k_w) {
-  Geometry s;
-  s.N = x.size(0);
-  s.C = x.size(1);
-  s.h = x.size(2);
-  s.w = x.size(3);
-  s.G = offsets.size(1) / 2;
-  s.Cg = s.C / s.G;
-  s.k_h = k_h;
-  s.k_w = k_w;
-  s.H = k_h * s.h;
-  s.W = k_w * s.w;
-  return s;
-}
-
 // Per-row tap table, one entry per output column j.
 template <typename acc_t>
 struct RowTaps {
@@ -110,13 +91,8 @@ void forward_impl(const at::Tensor& x, const at::Tensor& offsets, at::Tensor& ou
         const scalar_t* src = xp + (n * s.C + c) * hw;
         scalar_t* dst = outp + (n * s.C + c) * HW + i * s.W;
         for (int64_t j = 0; j < s.W; ++j) {
-          const acc_t a00 = static_cast<acc_t>(src[t.o00[j]]);
-          const acc_t a01 = static_cast<acc_t>(src[t.o01[j]]);
-          const acc_t a10 = static_cast<acc_t>(src[t.o10[j]]);
-          const acc_t a11 = static_cast<acc_t>(src[t.o11[j]]);
-          const acc_t top = a00 + t.lx[j] * (a01 - a00);
-          const acc_t bot = a10 + t.lx[j] * (a11 - a10);
-          dst[j] = static_cast<scalar_t>(top + t.ly[j] * (bot - top));
+          const Bilinear<acc_t> b = gather_taps<acc_t>(src, t.o00[j], t.o01[j], t.o10[j], t.o11[j], t.lx[j]);
+          dst[j] = static_cast<scalar_t>(b.value(t.ly[j]));
         }
       }
     }
@@ -147,14 +123,9 @@ void backward_rows(
         const acc_t gv = static_cast<acc_t>(go[j]);
         const acc_t ly = t.ly[j], lx = t.lx[j];
         if (DO_GOFF) {
-          const acc_t a00 = static_cast<acc_t>(src[t.o00[j]]);
-          const acc_t a01 = static_cast<acc_t>(src[t.o01[j]]);
-          const acc_t a10 = static_cast<acc_t>(src[t.o10[j]]);
-          const acc_t a11 = static_cast<acc_t>(src[t.o11[j]]);
-          const acc_t top = a00 + lx * (a01 - a00);
-          const acc_t bot = a10 + lx * (a11 - a10);
-          t.gy[j] += gv * (bot - top);
-          t.gx[j] += gv * ((a01 - a00) + ly * ((a11 - a10) - (a01 - a00)));
+          const Bilinear<acc_t> b = gather_taps<acc_t>(src, t.o00[j], t.o01[j], t.o10[j], t.o11[j], lx);
+          t.gy[j] += gv * b.grad_y();
+          t.gx[j] += gv * b.grad_x(ly);
         }
         if (DO_GX) {
           if (!t.ok[j]) continue;  // a NaN coordinate scatters nothing
@@ -248,16 +219,14 @@ std::tuple<at::Tensor, at::Tensor> lau_backward_cpu(
   const at::Tensor offsets = offsets_in.contiguous();
   const Geometry s = make_geometry(x, offsets, k_h, k_w);
   // Reduced-precision grad_x is accumulated in float32 and cast at the end.
-  const bool reduced = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
-  at::Tensor gx_acc = at::zeros(x.sizes(), x.options().dtype(reduced ? at::kFloat : x.scalar_type()));
+  at::Tensor gx_acc = at::zeros(x.sizes(), x.options().dtype(grad_x_acc_dtype(x.scalar_type())));
   at::Tensor grad_off = at::zeros(offsets.sizes(), offsets.options());
   if (grad_out.numel() != 0 && x.numel() != 0) {
     AT_DISPATCH_FLOATING_TYPES_AND2(
         at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "lau_backward_cpu",
         [&] { backward_impl<scalar_t>(grad_out, x, offsets, gx_acc, grad_off, s); });
   }
-  at::Tensor grad_x = reduced ? gx_acc.to(x.scalar_type()) : gx_acc;
-  return std::make_tuple(grad_x, grad_off);
+  return std::make_tuple(grad_x_from_acc(gx_acc, x), grad_off);
 }
 
 }  // namespace

@@ -6,8 +6,10 @@
 //   atomics and reduces the offset gradient over the group's channels in
 //   registers, so per-channel offsets are never materialised.
 // * channels-last: x read in NHWC, lanes over channels (see below).
-// The automatic choice is made in use_channels_last(). Arithmetic is done in
-// at::opmath_type (float32 for half/bfloat16, double for double).
+// The automatic choice is made in use_channels_last(); launch_lau() launches
+// every kernel. Arithmetic is done in at::opmath_type (float32 for
+// half/bfloat16, double for double). The public ops are registered under
+// `mmext`; test-only entry points that force a family under `mmext_testing`.
 //
 // Includes stay on c10/cuda headers: ATen/cuda/CUDAContext.h would pull in
 // cuSPARSE/cuBLAS headers that minimal toolkits lack.
@@ -31,66 +33,62 @@ namespace {
 
 constexpr int kThreads = 256;
 
-struct Geometry {
-  int64_t N, C, G, Cg, h, w, H, W, k_h, k_w;
+// Sampling point of one output pixel (n, g, i, j) in the per-pixel kernels.
+template <typename acc_t, typename index_t>
+struct PixelSample {
+  index_t n, g, pix;           // image, group, i * W + j
+  index_t off;                 // element of dy in offsets (dx: off + H * W)
+  Axis<acc_t> ay, ax;
+  bool ok;                     // false for a NaN coordinate
+  index_t o00, o01, o10, o11;  // tap indices within one (h, w) plane
 };
 
-Geometry make_geometry(const at::Tensor& x, const at::Tensor& offsets, int64_t k_h, int64_t k_w) {
-  Geometry s;
-  s.N = x.size(0);
-  s.C = x.size(1);
-  s.h = x.size(2);
-  s.w = x.size(3);
-  s.G = offsets.size(1) / 2;
-  s.Cg = s.C / s.G;
-  s.k_h = k_h;
-  s.k_w = k_w;
-  s.H = k_h * s.h;
-  s.W = k_w * s.w;
-  return s;
+// Pixel idx of the flattened (n, g, i, j) space. index_t is int32 when every
+// tensor has < 2^31 elements (cheaper div/mod), see launch_lau().
+template <typename scalar_t, typename acc_t, typename index_t>
+__device__ __forceinline__ PixelSample<acc_t, index_t> resolve_pixel(
+    const scalar_t* __restrict__ offsets, index_t idx, const GeometryT<index_t>& s) {
+  PixelSample<acc_t, index_t> q;
+  const index_t HW = s.H * s.W;
+  const index_t j = idx % s.W;
+  index_t t = idx / s.W;
+  const index_t i = t % s.H;
+  t /= s.H;
+  q.g = t % s.G;
+  q.n = t / s.G;
+  q.pix = i * s.W + j;
+  q.off = (q.n * 2 * s.G + 2 * q.g) * HW + q.pix;
+  const acc_t py = static_cast<acc_t>(i) / static_cast<acc_t>(s.k_h) + static_cast<acc_t>(offsets[q.off]);
+  const acc_t px =
+      static_cast<acc_t>(j) / static_cast<acc_t>(s.k_w) + static_cast<acc_t>(offsets[q.off + HW]);
+  const bool oky = resolve_axis<acc_t>(py, s.h, q.ay);
+  const bool okx = resolve_axis<acc_t>(px, s.w, q.ax);
+  q.ok = oky && okx;
+  q.o00 = static_cast<index_t>(q.ay.i0 * s.w + q.ax.i0);
+  q.o01 = static_cast<index_t>(q.ay.i0 * s.w + q.ax.i1);
+  q.o10 = static_cast<index_t>(q.ay.i1 * s.w + q.ax.i0);
+  q.o11 = static_cast<index_t>(q.ay.i1 * s.w + q.ax.i1);
+  return q;
 }
 
-// index_t is int32 when every tensor has < 2^31 elements (cheaper div/mod).
 template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void lau_forward_kernel(
-    const scalar_t* __restrict__ x, const scalar_t* __restrict__ offsets,
-    scalar_t* __restrict__ out, index_t total, index_t C, index_t G, index_t Cg, index_t h,
-    index_t w, index_t H, index_t W, index_t k_h, index_t k_w, acc_t nan_value) {
-  const index_t HW = H * W, hw = h * w;
+    const GeometryT<index_t> s, const scalar_t* __restrict__ x,
+    const scalar_t* __restrict__ offsets, scalar_t* __restrict__ out, acc_t nan_value) {
+  const index_t HW = s.H * s.W, hw = s.h * s.w, total = s.N * s.G * HW;
   for (index_t idx = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += static_cast<index_t>(blockDim.x) * gridDim.x) {
-    const index_t j = idx % W;
-    index_t t = idx / W;
-    const index_t i = t % H;
-    t /= H;
-    const index_t g = t % G;
-    const index_t n = t / G;
-    const index_t pix = i * W + j;
-    const scalar_t* off = offsets + (n * 2 * G + 2 * g) * HW + pix;
-    const acc_t py = static_cast<acc_t>(i) / static_cast<acc_t>(k_h) + static_cast<acc_t>(off[0]);
-    const acc_t px = static_cast<acc_t>(j) / static_cast<acc_t>(k_w) + static_cast<acc_t>(off[HW]);
-    Axis<acc_t> ay, ax;
-    const bool oky = resolve_axis<acc_t>(py, h, ay);
-    const bool okx = resolve_axis<acc_t>(px, w, ax);
-    scalar_t* dst = out + (n * C + g * Cg) * HW + pix;
-    if (!(oky && okx)) {
-      for (index_t c = 0; c < Cg; ++c) dst[c * HW] = static_cast<scalar_t>(nan_value);
+    const PixelSample<acc_t, index_t> q = resolve_pixel<scalar_t, acc_t>(offsets, idx, s);
+    scalar_t* dst = out + (q.n * s.C + q.g * s.Cg) * HW + q.pix;
+    if (!q.ok) {
+      for (index_t c = 0; c < s.Cg; ++c) dst[c * HW] = static_cast<scalar_t>(nan_value);
       continue;
     }
-    const index_t o00 = static_cast<index_t>(ay.i0 * w + ax.i0);
-    const index_t o01 = static_cast<index_t>(ay.i0 * w + ax.i1);
-    const index_t o10 = static_cast<index_t>(ay.i1 * w + ax.i0);
-    const index_t o11 = static_cast<index_t>(ay.i1 * w + ax.i1);
-    const scalar_t* src = x + (n * C + g * Cg) * hw;
+    const scalar_t* src = x + (q.n * s.C + q.g * s.Cg) * hw;
 #pragma unroll 4
-    for (index_t c = 0; c < Cg; ++c) {
-      const acc_t a00 = static_cast<acc_t>(src[o00]);
-      const acc_t a01 = static_cast<acc_t>(src[o01]);
-      const acc_t a10 = static_cast<acc_t>(src[o10]);
-      const acc_t a11 = static_cast<acc_t>(src[o11]);
-      const acc_t top = a00 + ax.frac * (a01 - a00);
-      const acc_t bot = a10 + ax.frac * (a11 - a10);
-      dst[c * HW] = static_cast<scalar_t>(top + ay.frac * (bot - top));
+    for (index_t c = 0; c < s.Cg; ++c) {
+      const Bilinear<acc_t> b = gather_taps<acc_t>(src, q.o00, q.o01, q.o10, q.o11, q.ax.frac);
+      dst[c * HW] = static_cast<scalar_t>(b.value(q.ay.frac));
       src += hw;
     }
   }
@@ -98,70 +96,47 @@ __global__ void lau_forward_kernel(
 
 template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void lau_backward_kernel(
-    const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ x,
-    const scalar_t* __restrict__ offsets, acc_t* __restrict__ grad_x,
-    scalar_t* __restrict__ grad_off, index_t total, index_t C, index_t G, index_t Cg, index_t h,
-    index_t w, index_t H, index_t W, index_t k_h, index_t k_w) {
-  const index_t HW = H * W, hw = h * w;
+    const GeometryT<index_t> s, const scalar_t* __restrict__ grad_out,
+    const scalar_t* __restrict__ x, const scalar_t* __restrict__ offsets,
+    acc_t* __restrict__ grad_x, scalar_t* __restrict__ grad_off) {
+  const index_t HW = s.H * s.W, hw = s.h * s.w, total = s.N * s.G * HW;
   for (index_t idx = static_cast<index_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
        idx += static_cast<index_t>(blockDim.x) * gridDim.x) {
-    const index_t j = idx % W;
-    index_t t = idx / W;
-    const index_t i = t % H;
-    t /= H;
-    const index_t g = t % G;
-    const index_t n = t / G;
-    const index_t pix = i * W + j;
-    const index_t off_base = (n * 2 * G + 2 * g) * HW + pix;
-    const acc_t py =
-        static_cast<acc_t>(i) / static_cast<acc_t>(k_h) + static_cast<acc_t>(offsets[off_base]);
-    const acc_t px =
-        static_cast<acc_t>(j) / static_cast<acc_t>(k_w) + static_cast<acc_t>(offsets[off_base + HW]);
-    Axis<acc_t> ay, ax;
-    const bool oky = resolve_axis<acc_t>(py, h, ay);
-    const bool okx = resolve_axis<acc_t>(px, w, ax);
-    if (!(oky && okx)) {
+    const PixelSample<acc_t, index_t> q = resolve_pixel<scalar_t, acc_t>(offsets, idx, s);
+    if (!q.ok) {
       // NaN coordinate: no gradient to x, zero offset gradient (documented).
-      grad_off[off_base] = static_cast<scalar_t>(acc_t(0));
-      grad_off[off_base + HW] = static_cast<scalar_t>(acc_t(0));
+      grad_off[q.off] = static_cast<scalar_t>(acc_t(0));
+      grad_off[q.off + HW] = static_cast<scalar_t>(acc_t(0));
       continue;
     }
-    const index_t o00 = static_cast<index_t>(ay.i0 * w + ax.i0);
-    const index_t o01 = static_cast<index_t>(ay.i0 * w + ax.i1);
-    const index_t o10 = static_cast<index_t>(ay.i1 * w + ax.i0);
-    const index_t o11 = static_cast<index_t>(ay.i1 * w + ax.i1);
-    const acc_t ly = ay.frac, lx = ax.frac;
+    const acc_t ly = q.ay.frac, lx = q.ax.frac;
     const acc_t w00 = (acc_t(1) - ly) * (acc_t(1) - lx), w01 = (acc_t(1) - ly) * lx;
     const acc_t w10 = ly * (acc_t(1) - lx), w11 = ly * lx;
-    const bool need_gy = ay.gmask != acc_t(0), need_gx = ax.gmask != acc_t(0);
+    const bool need_gy = q.ay.gmask != acc_t(0), need_gx = q.ax.gmask != acc_t(0);
     const bool need_taps = need_gy || need_gx;
-    const scalar_t* src = x + (n * C + g * Cg) * hw;
-    const scalar_t* go = grad_out + (n * C + g * Cg) * HW + pix;
-    acc_t* gsrc = grad_x + (n * C + g * Cg) * hw;
+    const index_t plane = q.n * s.C + q.g * s.Cg;
+    const scalar_t* src = x + plane * hw;
+    const scalar_t* go = grad_out + plane * HW + q.pix;
+    acc_t* gsrc = grad_x + plane * hw;
     acc_t gy = acc_t(0), gx = acc_t(0);
-    for (index_t c = 0; c < Cg; ++c) {
+    for (index_t c = 0; c < s.Cg; ++c) {
       const acc_t gv = static_cast<acc_t>(go[c * HW]);
       if (need_taps) {
-        const acc_t a00 = static_cast<acc_t>(src[o00]);
-        const acc_t a01 = static_cast<acc_t>(src[o01]);
-        const acc_t a10 = static_cast<acc_t>(src[o10]);
-        const acc_t a11 = static_cast<acc_t>(src[o11]);
-        const acc_t top = a00 + lx * (a01 - a00);
-        const acc_t bot = a10 + lx * (a11 - a10);
-        gy += gv * (bot - top);
-        gx += gv * ((a01 - a00) + ly * ((a11 - a10) - (a01 - a00)));
+        const Bilinear<acc_t> b = gather_taps<acc_t>(src, q.o00, q.o01, q.o10, q.o11, lx);
+        gy += gv * b.grad_y();
+        gx += gv * b.grad_x(ly);
       }
       // Zero-weight taps (integer coordinates, borders) are common with
       // integer scale factors: skipping their atomics saves bandwidth.
-      atomicAdd(gsrc + o00, gv * w00);
-      if (w01 != acc_t(0)) atomicAdd(gsrc + o01, gv * w01);
-      if (w10 != acc_t(0)) atomicAdd(gsrc + o10, gv * w10);
-      if (w11 != acc_t(0)) atomicAdd(gsrc + o11, gv * w11);
+      atomicAdd(gsrc + q.o00, gv * w00);
+      if (w01 != acc_t(0)) atomicAdd(gsrc + q.o01, gv * w01);
+      if (w10 != acc_t(0)) atomicAdd(gsrc + q.o10, gv * w10);
+      if (w11 != acc_t(0)) atomicAdd(gsrc + q.o11, gv * w11);
       src += hw;
       gsrc += hw;
     }
-    grad_off[off_base] = static_cast<scalar_t>(need_gy ? gy : acc_t(0));
-    grad_off[off_base + HW] = static_cast<scalar_t>(need_gx ? gx : acc_t(0));
+    grad_off[q.off] = static_cast<scalar_t>(need_gy ? gy : acc_t(0));
+    grad_off[q.off + HW] = static_cast<scalar_t>(need_gx ? gx : acc_t(0));
   }
 }
 
@@ -197,6 +172,12 @@ struct ClWarps {
   static constexpr int bwd = sizeof(acc_t) > 4 ? 2 : 4;
 };
 
+// Warp tiles of the flattened (n, g, 32-pixel tile) space (host and kernels).
+template <typename index_t>
+C10_HOST_DEVICE inline index_t cl_tiles_per_plane(const GeometryT<index_t>& s) {
+  return (s.H * s.W + kClPix - 1) / kClPix;
+}
+
 template <typename acc_t, typename index_t>
 struct ClCoord {
   index_t t00 = 0;  // element index of (y0, x0, channel 0 of the group) in x_cl
@@ -206,18 +187,19 @@ struct ClCoord {
 
 template <typename scalar_t, typename acc_t, typename index_t>
 __device__ __forceinline__ ClCoord<acc_t, index_t> cl_resolve(
-    const scalar_t* __restrict__ offsets, index_t n, index_t g, index_t pix, index_t C,
-    index_t G, index_t Cg, index_t h, index_t w, index_t W, index_t HW, index_t k_h,
-    index_t k_w) {
+    const scalar_t* __restrict__ offsets, index_t n, index_t g, index_t pix,
+    const GeometryT<index_t>& s) {
   ClCoord<acc_t, index_t> q;
-  const index_t i = pix / W, j = pix - i * W;
-  const scalar_t* off = offsets + (n * 2 * G + 2 * g) * HW + pix;
-  const acc_t py = static_cast<acc_t>(i) / static_cast<acc_t>(k_h) + static_cast<acc_t>(off[0]);
-  const acc_t px = static_cast<acc_t>(j) / static_cast<acc_t>(k_w) + static_cast<acc_t>(off[HW]);
+  const index_t HW = s.H * s.W;
+  const index_t i = pix / s.W, j = pix - i * s.W;
+  const scalar_t* off = offsets + (n * 2 * s.G + 2 * g) * HW + pix;
+  const acc_t py = static_cast<acc_t>(i) / static_cast<acc_t>(s.k_h) + static_cast<acc_t>(off[0]);
+  const acc_t px = static_cast<acc_t>(j) / static_cast<acc_t>(s.k_w) + static_cast<acc_t>(off[HW]);
   Axis<acc_t> ay, ax;
-  const bool oky = resolve_axis<acc_t>(py, h, ay);
-  const bool okx = resolve_axis<acc_t>(px, w, ax);
-  q.t00 = ((n * h + static_cast<index_t>(ay.i0)) * w + static_cast<index_t>(ax.i0)) * C + g * Cg;
+  const bool oky = resolve_axis<acc_t>(py, s.h, ay);
+  const bool okx = resolve_axis<acc_t>(px, s.w, ax);
+  q.t00 = ((n * s.h + static_cast<index_t>(ay.i0)) * s.w + static_cast<index_t>(ax.i0)) * s.C +
+          g * s.Cg;
   q.ly = ay.frac;
   q.lx = ax.frac;
   q.flags = ((oky && okx) ? kClValid : 0) | (ay.gmask != acc_t(0) ? kClNeedGy : 0) |
@@ -226,64 +208,82 @@ __device__ __forceinline__ ClCoord<acc_t, index_t> cl_resolve(
   return q;
 }
 
-// Tile t of the flattened (n, g, pixel-tile) space.
-template <typename index_t>
-__device__ __forceinline__ void cl_tile(index_t t, index_t tiles_per_plane, index_t G, index_t& n,
-                                        index_t& g, index_t& pix0) {
+// Warp tile t: image n, group g, pixels [pix0, pix0 + npix); lane p holds
+// the sampling point of pixel pix0 + p (flags 0 for p >= npix).
+template <typename acc_t, typename index_t>
+struct ClTile {
+  index_t n, g, pix0;
+  int npix;
+  ClCoord<acc_t, index_t> mine;
+};
+
+template <typename scalar_t, typename acc_t, typename index_t>
+__device__ __forceinline__ ClTile<acc_t, index_t> cl_tile(
+    const scalar_t* __restrict__ offsets, index_t t, const GeometryT<index_t>& s, int lane) {
+  ClTile<acc_t, index_t> wt;
+  const index_t HW = s.H * s.W, tiles_per_plane = cl_tiles_per_plane(s);
   const index_t ng = t / tiles_per_plane;
-  pix0 = (t - ng * tiles_per_plane) * kClPix;
-  g = ng % G;
-  n = ng / G;
+  wt.pix0 = (t - ng * tiles_per_plane) * kClPix;
+  wt.g = ng % s.G;
+  wt.n = ng / s.G;
+  wt.npix = static_cast<int>(HW - wt.pix0 < kClPix ? HW - wt.pix0 : kClPix);
+  if (lane < wt.npix) {
+    wt.mine = cl_resolve<scalar_t, acc_t>(offsets, wt.n, wt.g, wt.pix0 + lane, s);
+  }
+  return wt;
+}
+
+// Pixel p of the tile, broadcast from lane p, and its 4 taps of channel c.
+template <typename acc_t, typename index_t>
+struct ClTaps {
+  index_t t00, t01, dy;  // x_cl index of tap (y0, x0) and (y0, x1) at channel 0; + dy: row y1
+  acc_t ly, lx;
+  int flags;
+  Bilinear<acc_t> b;
+};
+
+template <typename scalar_t, typename acc_t, typename index_t>
+__device__ __forceinline__ ClTaps<acc_t, index_t> cl_taps(
+    const ClCoord<acc_t, index_t>& mine, int p, const scalar_t* __restrict__ x_cl, index_t c,
+    const GeometryT<index_t>& s) {
+  const index_t t00 = __shfl_sync(0xffffffffu, mine.t00, p);
+  const acc_t ly = __shfl_sync(0xffffffffu, mine.ly, p);
+  const acc_t lx = __shfl_sync(0xffffffffu, mine.lx, p);
+  const int f = __shfl_sync(0xffffffffu, mine.flags, p);
+  // Taps of an invalid (NaN) or missing pixel resolve to valid indices, so
+  // the loads stay unconditional (all in flight together) and in bounds.
+  const index_t t01 = t00 + ((f & kClDx) ? s.C : index_t(0));
+  const index_t dy = (f & kClDy) ? s.w * s.C : index_t(0);
+  return {t00, t01, dy, ly, lx, f, gather_taps<acc_t>(x_cl + c, t00, t01, t00 + dy, t01 + dy, lx)};
 }
 
 template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void __launch_bounds__(32 * ClWarps<acc_t>::fwd) lau_forward_cl_kernel(
-    const scalar_t* __restrict__ x_cl, const scalar_t* __restrict__ offsets,
-    scalar_t* __restrict__ out, index_t tiles_per_plane, index_t total_tiles, index_t C,
-    index_t G, index_t Cg, index_t h, index_t w, index_t H, index_t W, index_t k_h, index_t k_w,
-    acc_t nan_value) {
+    const GeometryT<index_t> s, const scalar_t* __restrict__ x_cl,
+    const scalar_t* __restrict__ offsets, scalar_t* __restrict__ out, acc_t nan_value) {
   constexpr int kW = ClWarps<acc_t>::fwd;
   __shared__ acc_t tiles[kW][32][kClPix + 1];  // per warp: [channel in chunk][pixel]
   acc_t(*tile)[kClPix + 1] = tiles[threadIdx.y];
   const int lane = threadIdx.x;
-  const index_t HW = H * W, wC = w * C;
+  const index_t HW = s.H * s.W, total_tiles = s.N * s.G * cl_tiles_per_plane(s);
   for (index_t t = static_cast<index_t>(blockIdx.x) * kW + threadIdx.y; t < total_tiles;
        t += static_cast<index_t>(gridDim.x) * kW) {
-    index_t n, g, pix0;
-    cl_tile(t, tiles_per_plane, G, n, g, pix0);
-    const int npix = static_cast<int>(HW - pix0 < kClPix ? HW - pix0 : kClPix);
-    ClCoord<acc_t, index_t> mine;
-    if (lane < npix) {
-      mine = cl_resolve<scalar_t, acc_t, index_t>(offsets, n, g, pix0 + lane, C, G, Cg, h, w, W,
-                                                  HW, k_h, k_w);
-    }
-    scalar_t* dst = out + (n * C + g * Cg) * HW + pix0;
-    for (index_t c0 = 0; c0 < Cg; c0 += 32) {
+    const ClTile<acc_t, index_t> wt = cl_tile<scalar_t, acc_t>(offsets, t, s, lane);
+    scalar_t* dst = out + (wt.n * s.C + wt.g * s.Cg) * HW + wt.pix0;
+    for (index_t c0 = 0; c0 < s.Cg; c0 += 32) {
       // Lanes past the group's last channel load channel Cg-1 (in bounds) and
       // store nothing: the loads stay unconditional, so the unrolled pixels'
       // loads are all in flight together.
-      const index_t c = c0 + lane < Cg ? c0 + lane : Cg - 1;
+      const index_t c = c0 + lane < s.Cg ? c0 + lane : s.Cg - 1;
 #pragma unroll 4
       for (int p = 0; p < kClPix; ++p) {  // p >= npix: flags 0, nothing stored
-        const index_t t00 = __shfl_sync(0xffffffffu, mine.t00, p);
-        const acc_t ly = __shfl_sync(0xffffffffu, mine.ly, p);
-        const acc_t lx = __shfl_sync(0xffffffffu, mine.lx, p);
-        const int f = __shfl_sync(0xffffffffu, mine.flags, p);
-        // Taps of an invalid (NaN) or missing pixel resolve to valid indices.
-        const index_t t01 = t00 + ((f & kClDx) ? C : index_t(0));
-        const index_t dy = (f & kClDy) ? wC : index_t(0);
-        const acc_t a00 = static_cast<acc_t>(x_cl[t00 + c]);
-        const acc_t a01 = static_cast<acc_t>(x_cl[t01 + c]);
-        const acc_t a10 = static_cast<acc_t>(x_cl[t00 + dy + c]);
-        const acc_t a11 = static_cast<acc_t>(x_cl[t01 + dy + c]);
-        const acc_t top = a00 + lx * (a01 - a00);
-        const acc_t bot = a10 + lx * (a11 - a10);
-        tile[lane][p] = (f & kClValid) ? top + ly * (bot - top) : nan_value;
+        const ClTaps<acc_t, index_t> q = cl_taps<scalar_t, acc_t>(wt.mine, p, x_cl, c, s);
+        tile[lane][p] = (q.flags & kClValid) ? q.b.value(q.ly) : nan_value;
       }
       __syncwarp();
       // Coalesced store: one channel row of npix pixels per instruction.
-      const int rows = static_cast<int>(Cg - c0 < 32 ? Cg - c0 : 32);
-      if (lane < npix) {
+      const int rows = static_cast<int>(s.Cg - c0 < 32 ? s.Cg - c0 : 32);
+      if (lane < wt.npix) {
         for (int cc = 0; cc < rows; ++cc) dst[(c0 + cc) * HW + lane] = static_cast<scalar_t>(tile[cc][lane]);
       }
       __syncwarp();
@@ -293,11 +293,9 @@ __global__ void __launch_bounds__(32 * ClWarps<acc_t>::fwd) lau_forward_cl_kerne
 
 template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void __launch_bounds__(32 * ClWarps<acc_t>::bwd) lau_backward_cl_kernel(
-    const scalar_t* __restrict__ grad_out, const scalar_t* __restrict__ x_cl,
-    const scalar_t* __restrict__ offsets, acc_t* __restrict__ grad_x_cl,
-    scalar_t* __restrict__ grad_off, index_t tiles_per_plane, index_t total_tiles, index_t C,
-    index_t G, index_t Cg, index_t h, index_t w, index_t H, index_t W, index_t k_h,
-    index_t k_w) {
+    const GeometryT<index_t> s, const scalar_t* __restrict__ grad_out,
+    const scalar_t* __restrict__ x_cl, const scalar_t* __restrict__ offsets,
+    acc_t* __restrict__ grad_x_cl, scalar_t* __restrict__ grad_off) {
   constexpr int kW = ClWarps<acc_t>::bwd;
   // Per warp: [0] grad_out chunk [channel][pixel], then the dy partial sums
   // [lane][pixel] (written in place of the grad_out value just read);
@@ -306,59 +304,42 @@ __global__ void __launch_bounds__(32 * ClWarps<acc_t>::bwd) lau_backward_cl_kern
   acc_t(*tile)[kClPix + 1] = tiles[threadIdx.y][0];
   acc_t(*part_x)[kClPix + 1] = tiles[threadIdx.y][1];
   const int lane = threadIdx.x;
-  const index_t HW = H * W, wC = w * C;
+  const index_t HW = s.H * s.W, total_tiles = s.N * s.G * cl_tiles_per_plane(s);
   for (index_t t = static_cast<index_t>(blockIdx.x) * kW + threadIdx.y; t < total_tiles;
        t += static_cast<index_t>(gridDim.x) * kW) {
-    index_t n, g, pix0;
-    cl_tile(t, tiles_per_plane, G, n, g, pix0);
-    const int npix = static_cast<int>(HW - pix0 < kClPix ? HW - pix0 : kClPix);
-    ClCoord<acc_t, index_t> mine;
-    if (lane < npix) {
-      mine = cl_resolve<scalar_t, acc_t, index_t>(offsets, n, g, pix0 + lane, C, G, Cg, h, w, W,
-                                                  HW, k_h, k_w);
-    }
+    const ClTile<acc_t, index_t> wt = cl_tile<scalar_t, acc_t>(offsets, t, s, lane);
     acc_t my_gy = acc_t(0), my_gx = acc_t(0);  // offset gradient of pixel `lane`
-    const scalar_t* go = grad_out + (n * C + g * Cg) * HW + pix0;
-    for (index_t c0 = 0; c0 < Cg; c0 += 32) {
-      const int rows = static_cast<int>(Cg - c0 < 32 ? Cg - c0 : 32);
+    const scalar_t* go = grad_out + (wt.n * s.C + wt.g * s.Cg) * HW + wt.pix0;
+    for (index_t c0 = 0; c0 < s.Cg; c0 += 32) {
+      const int rows = static_cast<int>(s.Cg - c0 < 32 ? s.Cg - c0 : 32);
       // Coalesced load of the [rows x npix] grad_out chunk; missing rows read as 0.
       for (int cc = 0; cc < 32; ++cc) {
-        tile[cc][lane] = (cc < rows && lane < npix) ? static_cast<acc_t>(go[(c0 + cc) * HW + lane]) : acc_t(0);
+        tile[cc][lane] =
+            (cc < rows && lane < wt.npix) ? static_cast<acc_t>(go[(c0 + cc) * HW + lane]) : acc_t(0);
       }
       __syncwarp();
       // Lanes past the group's last channel read channel Cg-1 (in bounds) and
       // contribute nothing (gv = 0 from the tile, no atomics).
-      const bool active = c0 + lane < Cg;
-      const index_t c = active ? c0 + lane : Cg - 1;
+      const bool active = c0 + lane < s.Cg;
+      const index_t c = active ? c0 + lane : s.Cg - 1;
 #pragma unroll 2
       for (int p = 0; p < kClPix; ++p) {  // p >= npix: flags 0, nothing stored
-        const index_t t00 = __shfl_sync(0xffffffffu, mine.t00, p);
-        const acc_t ly = __shfl_sync(0xffffffffu, mine.ly, p);
-        const acc_t lx = __shfl_sync(0xffffffffu, mine.lx, p);
-        const int f = __shfl_sync(0xffffffffu, mine.flags, p);
+        const ClTaps<acc_t, index_t> q = cl_taps<scalar_t, acc_t>(wt.mine, p, x_cl, c, s);
+        const int f = q.flags;
         const acc_t gv = tile[lane][p];
-        // Unconditional (always in-bounds) tap loads, masked below.
-        const index_t t01 = t00 + ((f & kClDx) ? C : index_t(0));
-        const index_t dy = (f & kClDy) ? wC : index_t(0);
-        const acc_t a00 = static_cast<acc_t>(x_cl[t00 + c]);
-        const acc_t a01 = static_cast<acc_t>(x_cl[t01 + c]);
-        const acc_t a10 = static_cast<acc_t>(x_cl[t00 + dy + c]);
-        const acc_t a11 = static_cast<acc_t>(x_cl[t01 + dy + c]);
-        const acc_t top = a00 + lx * (a01 - a00);
-        const acc_t bot = a10 + lx * (a11 - a10);
+        const acc_t ly = q.ly, lx = q.lx;
         const bool use = (f & kClValid) && active;
         // Masked with selects, not products: gv * inf must not leak a NaN.
-        const acc_t py = use && (f & kClNeedGy) ? gv * (bot - top) : acc_t(0);
-        const acc_t px =
-            use && (f & kClNeedGx) ? gv * ((a01 - a00) + ly * ((a11 - a10) - (a01 - a00))) : acc_t(0);
+        const acc_t py = use && (f & kClNeedGy) ? gv * q.b.grad_y() : acc_t(0);
+        const acc_t px = use && (f & kClNeedGx) ? gv * q.b.grad_x(ly) : acc_t(0);
         if (use) {
           // Zero-weight taps (integer coordinates, borders) skip their atomics.
           const acc_t gt = gv * (acc_t(1) - ly), gb = gv * ly;
-          atomicAdd(grad_x_cl + t00 + c, gt * (acc_t(1) - lx));
-          if (lx != acc_t(0)) atomicAdd(grad_x_cl + t01 + c, gt * lx);
+          atomicAdd(grad_x_cl + q.t00 + c, gt * (acc_t(1) - lx));
+          if (lx != acc_t(0)) atomicAdd(grad_x_cl + q.t01 + c, gt * lx);
           if (ly != acc_t(0)) {
-            atomicAdd(grad_x_cl + t00 + dy + c, gb * (acc_t(1) - lx));
-            if (lx != acc_t(0)) atomicAdd(grad_x_cl + t01 + dy + c, gb * lx);
+            atomicAdd(grad_x_cl + q.t00 + q.dy + c, gb * (acc_t(1) - lx));
+            if (lx != acc_t(0)) atomicAdd(grad_x_cl + q.t01 + q.dy + c, gb * lx);
           }
         }
         tile[lane][p] = py;  // same lane, same slot as gv: no hazard
@@ -366,7 +347,7 @@ __global__ void __launch_bounds__(32 * ClWarps<acc_t>::bwd) lau_backward_cl_kern
       }
       __syncwarp();
       // Transpose-and-sum: lane p adds the 32 channel partials of pixel p.
-      if (lane < npix) {
+      if (lane < wt.npix) {
         acc_t sy = acc_t(0), sx = acc_t(0);
 #pragma unroll 8
         for (int l = 0; l < 32; ++l) {
@@ -378,11 +359,12 @@ __global__ void __launch_bounds__(32 * ClWarps<acc_t>::bwd) lau_backward_cl_kern
       }
       __syncwarp();
     }
-    if (lane < npix) {
-      const index_t ob = (n * 2 * G + 2 * g) * HW + pix0 + lane;
-      const bool ok = mine.flags & kClValid;
-      grad_off[ob] = static_cast<scalar_t>(ok && (mine.flags & kClNeedGy) ? my_gy : acc_t(0));
-      grad_off[ob + HW] = static_cast<scalar_t>(ok && (mine.flags & kClNeedGx) ? my_gx : acc_t(0));
+    if (lane < wt.npix) {
+      const index_t ob = (wt.n * 2 * s.G + 2 * wt.g) * HW + wt.pix0 + lane;
+      const int f = wt.mine.flags;
+      const bool ok = f & kClValid;
+      grad_off[ob] = static_cast<scalar_t>(ok && (f & kClNeedGy) ? my_gy : acc_t(0));
+      grad_off[ob + HW] = static_cast<scalar_t>(ok && (f & kClNeedGx) ? my_gx : acc_t(0));
     }
   }
 }
@@ -393,10 +375,53 @@ int64_t num_blocks(int64_t total) {
   return std::min<int64_t>(std::max<int64_t>(blocks, 1), int64_t(1) << 30);
 }
 
+int64_t num_tile_blocks(const Geometry& s, int warps_per_block) {
+  const int64_t total_tiles = s.N * s.G * cl_tiles_per_plane(s);
+  const int64_t blocks = (total_tiles + warps_per_block - 1) / warps_per_block;
+  return std::min<int64_t>(std::max<int64_t>(blocks, 1), int64_t(1) << 30);
+}
+
 bool fits_int32(const at::Tensor& a, const at::Tensor& b, const Geometry& s) {
   // 2^30 leaves headroom so the grid-stride increment cannot overflow int32.
   const int64_t lim = int64_t(1) << 30;
   return a.numel() < lim && b.numel() < lim && s.N * s.C * s.H * s.W < lim;
+}
+
+// The kernel of one direction, family, dtype and index type. Both families
+// of a direction share one signature, so the family is a run-time choice.
+template <bool kBackward, typename scalar_t, typename acc_t, typename index_t>
+auto pick_kernel(bool channels_last) {
+  if constexpr (kBackward) {
+    return channels_last ? &lau_backward_cl_kernel<scalar_t, acc_t, index_t>
+                         : &lau_backward_kernel<scalar_t, acc_t, index_t>;
+  } else {
+    return channels_last ? &lau_forward_cl_kernel<scalar_t, acc_t, index_t>
+                         : &lau_forward_kernel<scalar_t, acc_t, index_t>;
+  }
+}
+
+// The one launcher of every kernel: the family (per-pixel or channels-last,
+// see use_channels_last) with its grid, and the index type, picked as
+// torchvision's use_64bits_indexing launchers do: int32 when every index
+// fits (cheaper div/mod in the kernels), else int64. Kernels take the
+// geometry, then args.
+template <bool kBackward, typename scalar_t, typename... Args>
+void launch_lau(bool channels_last, bool int32_ok, const Geometry& s, Args... args) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int warps = kBackward ? ClWarps<acc_t>::bwd : ClWarps<acc_t>::fwd;
+  const dim3 grid(channels_last ? num_tile_blocks(s, warps) : num_blocks(s.N * s.G * s.H * s.W));
+  const dim3 block = channels_last ? dim3(32, warps) : dim3(kThreads);
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const auto launch = [&](const auto geo) {
+    const auto kernel = pick_kernel<kBackward, scalar_t, acc_t, decltype(geo.N)>(channels_last);
+    kernel<<<grid, block, 0, stream>>>(geo, args...);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  };
+  if (int32_ok) {
+    launch(s.as<int32_t>());
+  } else {
+    launch(s);
+  }
 }
 
 // Kernel choice (measured on an H200, docs/benchmarks_lau_op.md):
@@ -416,11 +441,6 @@ bool use_channels_last(const Geometry& s, int64_t impl, bool backward) {
   return impl == kChannelsLast;
 }
 
-int64_t num_tile_blocks(int64_t total_tiles, int warps_per_block) {
-  const int64_t blocks = (total_tiles + warps_per_block - 1) / warps_per_block;
-  return std::min<int64_t>(std::max<int64_t>(blocks, 1), int64_t(1) << 30);
-}
-
 at::Tensor lau_forward_cuda_impl(const at::Tensor& x_in, const at::Tensor& offsets_in, int64_t k_h,
                                  int64_t k_w, int64_t impl) {
   check_inputs(x_in, offsets_in, k_h, k_w, "lau_forward");
@@ -433,47 +453,12 @@ at::Tensor lau_forward_cuda_impl(const at::Tensor& x_in, const at::Tensor& offse
   const at::Tensor offsets = offsets_in.contiguous();
   at::Tensor out = at::empty({s.N, s.C, s.H, s.W}, x_in.options().memory_format(at::MemoryFormat::Contiguous));
   if (out.numel() == 0) return out;
-  const int64_t total = s.N * s.G * s.H * s.W;
-  const int64_t tiles = (s.H * s.W + kClPix - 1) / kClPix;
-  const int64_t total_tiles = s.N * s.G * tiles;
-  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-  const bool small = fits_int32(x, out, s);
   AT_DISPATCH_FLOATING_TYPES_AND2(
       at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "lau_forward_cuda", [&] {
-        using acc_t = at::opmath_type<scalar_t>;
-        const acc_t nan_value = std::numeric_limits<acc_t>::quiet_NaN();
-        constexpr int cl_warps = ClWarps<acc_t>::fwd;
-        const dim3 cl_block(32, cl_warps);
-        if (cl && small) {
-          lau_forward_cl_kernel<scalar_t, acc_t, int32_t>
-              <<<num_tile_blocks(total_tiles, cl_warps), cl_block, 0, stream>>>(
-                  x.const_data_ptr<scalar_t>(), offsets.const_data_ptr<scalar_t>(),
-                  out.mutable_data_ptr<scalar_t>(), static_cast<int32_t>(tiles),
-                  static_cast<int32_t>(total_tiles), static_cast<int32_t>(s.C),
-                  static_cast<int32_t>(s.G), static_cast<int32_t>(s.Cg), static_cast<int32_t>(s.h),
-                  static_cast<int32_t>(s.w), static_cast<int32_t>(s.H), static_cast<int32_t>(s.W),
-                  static_cast<int32_t>(k_h), static_cast<int32_t>(k_w), nan_value);
-        } else if (cl) {
-          lau_forward_cl_kernel<scalar_t, acc_t, int64_t>
-              <<<num_tile_blocks(total_tiles, cl_warps), cl_block, 0, stream>>>(
-                  x.const_data_ptr<scalar_t>(), offsets.const_data_ptr<scalar_t>(),
-                  out.mutable_data_ptr<scalar_t>(), tiles, total_tiles, s.C, s.G, s.Cg, s.h, s.w,
-                  s.H, s.W, k_h, k_w, nan_value);
-        } else if (small) {
-          lau_forward_kernel<scalar_t, acc_t, int32_t><<<num_blocks(total), kThreads, 0, stream>>>(
-              x.const_data_ptr<scalar_t>(), offsets.const_data_ptr<scalar_t>(),
-              out.mutable_data_ptr<scalar_t>(), static_cast<int32_t>(total),
-              static_cast<int32_t>(s.C), static_cast<int32_t>(s.G), static_cast<int32_t>(s.Cg),
-              static_cast<int32_t>(s.h), static_cast<int32_t>(s.w), static_cast<int32_t>(s.H),
-              static_cast<int32_t>(s.W), static_cast<int32_t>(k_h), static_cast<int32_t>(k_w),
-              nan_value);
-        } else {
-          lau_forward_kernel<scalar_t, acc_t, int64_t><<<num_blocks(total), kThreads, 0, stream>>>(
-              x.const_data_ptr<scalar_t>(), offsets.const_data_ptr<scalar_t>(),
-              out.mutable_data_ptr<scalar_t>(), total, s.C, s.G, s.Cg, s.h, s.w, s.H, s.W, k_h,
-              k_w, nan_value);
-        }
-        C10_CUDA_KERNEL_LAUNCH_CHECK();
+        launch_lau</*kBackward=*/false, scalar_t>(
+            cl, fits_int32(x, out, s), s, x.const_data_ptr<scalar_t>(),
+            offsets.const_data_ptr<scalar_t>(), out.mutable_data_ptr<scalar_t>(),
+            std::numeric_limits<at::opmath_type<scalar_t>>::quiet_NaN());
       });
   return out;
 }
@@ -492,8 +477,7 @@ std::tuple<at::Tensor, at::Tensor> lau_backward_cuda_impl(
   const at::Tensor x = cl ? x_in.permute({0, 2, 3, 1}).contiguous() : x_in.contiguous();
   const at::Tensor offsets = offsets_in.contiguous();
   // Atomics on half/bfloat16 are slow and lossy: accumulate in float32.
-  const bool reduced = x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16;
-  const auto acc_opts = x.options().dtype(reduced ? at::kFloat : x.scalar_type());
+  const auto acc_opts = x.options().dtype(grad_x_acc_dtype(x.scalar_type()));
   // cl: grad_x accumulates in (N, h, w, C) so one atomic instruction hits one run of channels.
   at::Tensor gx_acc = cl ? at::zeros({s.N, s.h, s.w, s.C}, acc_opts) : at::zeros({s.N, s.C, s.h, s.w}, acc_opts);
   // Every offset-gradient element is written by exactly one thread.
@@ -502,78 +486,48 @@ std::tuple<at::Tensor, at::Tensor> lau_backward_cuda_impl(
   if (total == 0 || x.numel() == 0) {
     grad_off.zero_();
   } else {
-    const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
-    const bool small = fits_int32(x, grad_out, s);
-    const int64_t tiles = (s.H * s.W + kClPix - 1) / kClPix;
-    const int64_t total_tiles = s.N * s.G * tiles;
     AT_DISPATCH_FLOATING_TYPES_AND2(
         at::ScalarType::Half, at::ScalarType::BFloat16, x.scalar_type(), "lau_backward_cuda", [&] {
-          using acc_t = at::opmath_type<scalar_t>;
-          constexpr int cl_warps = ClWarps<acc_t>::bwd;
-          const dim3 cl_block(32, cl_warps);
-          if (cl && small) {
-            lau_backward_cl_kernel<scalar_t, acc_t, int32_t>
-                <<<num_tile_blocks(total_tiles, cl_warps), cl_block, 0, stream>>>(
-                    grad_out.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                    offsets.const_data_ptr<scalar_t>(), gx_acc.mutable_data_ptr<acc_t>(),
-                    grad_off.mutable_data_ptr<scalar_t>(), static_cast<int32_t>(tiles),
-                    static_cast<int32_t>(total_tiles), static_cast<int32_t>(s.C),
-                    static_cast<int32_t>(s.G), static_cast<int32_t>(s.Cg),
-                    static_cast<int32_t>(s.h), static_cast<int32_t>(s.w),
-                    static_cast<int32_t>(s.H), static_cast<int32_t>(s.W),
-                    static_cast<int32_t>(k_h), static_cast<int32_t>(k_w));
-          } else if (cl) {
-            lau_backward_cl_kernel<scalar_t, acc_t, int64_t>
-                <<<num_tile_blocks(total_tiles, cl_warps), cl_block, 0, stream>>>(
-                    grad_out.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                    offsets.const_data_ptr<scalar_t>(), gx_acc.mutable_data_ptr<acc_t>(),
-                    grad_off.mutable_data_ptr<scalar_t>(), tiles, total_tiles, s.C, s.G, s.Cg,
-                    s.h, s.w, s.H, s.W, k_h, k_w);
-          } else if (small) {
-            lau_backward_kernel<scalar_t, acc_t, int32_t><<<num_blocks(total), kThreads, 0, stream>>>(
-                grad_out.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                offsets.const_data_ptr<scalar_t>(), gx_acc.mutable_data_ptr<acc_t>(),
-                grad_off.mutable_data_ptr<scalar_t>(), static_cast<int32_t>(total),
-                static_cast<int32_t>(s.C), static_cast<int32_t>(s.G), static_cast<int32_t>(s.Cg),
-                static_cast<int32_t>(s.h), static_cast<int32_t>(s.w), static_cast<int32_t>(s.H),
-                static_cast<int32_t>(s.W), static_cast<int32_t>(k_h), static_cast<int32_t>(k_w));
-          } else {
-            lau_backward_kernel<scalar_t, acc_t, int64_t><<<num_blocks(total), kThreads, 0, stream>>>(
-                grad_out.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                offsets.const_data_ptr<scalar_t>(), gx_acc.mutable_data_ptr<acc_t>(),
-                grad_off.mutable_data_ptr<scalar_t>(), total, s.C, s.G, s.Cg, s.h, s.w, s.H, s.W,
-                k_h, k_w);
-          }
-          C10_CUDA_KERNEL_LAUNCH_CHECK();
+          launch_lau</*kBackward=*/true, scalar_t>(
+              cl, fits_int32(x, grad_out, s), s, grad_out.const_data_ptr<scalar_t>(),
+              x.const_data_ptr<scalar_t>(), offsets.const_data_ptr<scalar_t>(),
+              gx_acc.mutable_data_ptr<at::opmath_type<scalar_t>>(),
+              grad_off.mutable_data_ptr<scalar_t>());
         });
   }
-  if (cl) {
-    // One pass: NHWC -> NCHW and (for half/bfloat16) the cast back.
-    at::Tensor grad_x = at::empty({s.N, s.C, s.h, s.w}, x_in.options().memory_format(at::MemoryFormat::Contiguous));
-    grad_x.copy_(gx_acc.permute({0, 3, 1, 2}));
-    return std::make_tuple(grad_x, grad_off);
-  }
-  at::Tensor grad_x = reduced ? gx_acc.to(x.scalar_type()) : gx_acc;
-  return std::make_tuple(grad_x, grad_off);
-}
-
-at::Tensor lau_forward_cuda(const at::Tensor& x, const at::Tensor& offsets, int64_t k_h, int64_t k_w) {
-  return lau_forward_cuda_impl(x, offsets, k_h, k_w, kAuto);
-}
-
-std::tuple<at::Tensor, at::Tensor> lau_backward_cuda(
-    const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& offsets, int64_t k_h,
-    int64_t k_w) {
-  return lau_backward_cuda_impl(grad_out, x, offsets, k_h, k_w, kAuto);
+  // cl: one pass does NHWC -> NCHW and (for half/bfloat16) the cast back.
+  return std::make_tuple(grad_x_from_acc(cl ? gx_acc.permute({0, 3, 1, 2}) : gx_acc, x_in), grad_off);
 }
 
 }  // namespace
 }  // namespace lau
 }  // namespace mmext
 
+// The public ops run the automatic kernel choice.
 TORCH_LIBRARY_IMPL(mmext, CUDA, m) {
-  m.impl("lau_forward", &mmext::lau::lau_forward_cuda);
-  m.impl("lau_backward", &mmext::lau::lau_backward_cuda);
-  m.impl("_lau_forward_impl", &mmext::lau::lau_forward_cuda_impl);
-  m.impl("_lau_backward_impl", &mmext::lau::lau_backward_cuda_impl);
+  using mmext::lau::kAuto;
+  m.impl("lau_forward", [](const at::Tensor& x, const at::Tensor& offsets, int64_t k_h, int64_t k_w) {
+    return mmext::lau::lau_forward_cuda_impl(x, offsets, k_h, k_w, kAuto);
+  });
+  m.impl(
+      "lau_backward",
+      [](const at::Tensor& grad_out, const at::Tensor& x, const at::Tensor& offsets, int64_t k_h,
+         int64_t k_w) { return mmext::lau::lau_backward_cuda_impl(grad_out, x, offsets, k_h, k_w, kAuto); });
+}
+
+// Test and benchmark entry points, kept out of the public `mmext` namespace
+// (and CUDA-only, like the choice they override): run one kernel family,
+// impl 0 = the automatic choice, 1 = per-pixel, 2 = channels-last.
+// Callers: tests/ops/test_lau_cuda_impls.py, tools/gpu_check.sh,
+// tools/benchmarks/bench_lau.py.
+TORCH_LIBRARY(mmext_testing, m) {
+  m.def("lau_forward_impl(Tensor x, Tensor offsets, int k_h, int k_w, int impl) -> Tensor");
+  m.def(
+      "lau_backward_impl(Tensor grad_out, Tensor x, Tensor offsets, int k_h, int k_w, "
+      "int impl) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(mmext_testing, CUDA, m) {
+  m.impl("lau_forward_impl", &mmext::lau::lau_forward_cuda_impl);
+  m.impl("lau_backward_impl", &mmext::lau::lau_backward_cuda_impl);
 }

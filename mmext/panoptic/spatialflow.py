@@ -190,8 +190,11 @@ class SpatialFlow(SingleStageDetector):
             dets = self.bbox_head.predict_by_feat(cls_scores, bbox_preds,
                                                   batch_img_metas=img_metas)
             rois = bbox2roi([d.bboxes for d in dets])
-            outs += (self.mask_branch._mask_forward(tuple(mask_feats), rois)
-                     ['mask_preds'],)
+            # StandardRoIHead's public submodules, as its private _mask_forward
+            # composes them (its public forward() would keep only rois[:100]).
+            extractor = self.mask_branch.mask_roi_extractor
+            roi_feats = extractor(tuple(mask_feats)[:extractor.num_inputs], rois)
+            outs += (self.mask_branch.mask_head(roi_feats),)
         return outs
 
     def predict_raw(self, batch_inputs: Tensor,

@@ -1,9 +1,17 @@
-# The two commands of the README. Both create .venv on demand (tools/install.sh).
+# The two commands of the README. Both create the venv on demand (tools/install.sh).
+#   make test                 upstream OpenMMLab stack in .venv (the default)
+#   make test STACK=onedl     the OneDL forks in .venv-onedl (same for install / demo)
+STACK ?= upstream
+ifeq ($(STACK),onedl)
+VENV ?= .venv-onedl
+else
 VENV ?= .venv
+endif
+export STACK VENV
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install test demo data clean
+.PHONY: install test demo data figures clean
 
 install:
 	@tools/install.sh

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
-# Run the test-suite in .venv (what `make test` and CI call).
+# Run the test-suite in $VENV (default .venv; what `make test` and CI call).
 # pytest exits 5 when it collects no tests: that is a failure here, with a message.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+# Which stack this run tests, on the first line of the log.
+"$VENV/bin/python" - <<'EOF'
+import mmcv, mmdet, mmengine, mmseg, numpy, torch
+print('run_tests: ' + ', '.join(f'{m.__name__} {m.__version__}'
+                                for m in (torch, numpy, mmengine, mmcv, mmdet, mmseg)))
+EOF
 # No path given: pyproject.toml's testpaths (tests/) apply.
-.venv/bin/python -m pytest "$@"
+"$VENV/bin/python" -m pytest "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "run_tests: pytest collected no tests (exit 5): treating it as a failure" >&2

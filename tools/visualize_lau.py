@@ -121,8 +121,8 @@ def main() -> None:
     args = parse_args()
     import torch
     import mmext  # noqa: F401
+    from mmengine.dataset import Compose
     from mmseg.apis import init_model, inference_model
-    from mmseg.apis.utils import _preprare_data
 
     from mmext.seg import LaUHead
 
@@ -139,13 +139,18 @@ def main() -> None:
     palette = (model.dataset_meta or {}).get('palette') or \
         np.random.RandomState(0).randint(0, 255, (head.num_classes, 3)).tolist()
 
+    # The config's test pipeline without its label loading, as mmseg's
+    # inference_model prepares an image (we need the features, not only the result).
+    pipeline = Compose([t for t in model.cfg.test_pipeline
+                        if t.get('type') != 'LoadAnnotations'])
     rows, max_len = [], 0.0
     fields = []
     for path in images:
         img = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
         with torch.no_grad():
-            data, _ = _preprare_data(path, model)
-            data = model.data_preprocessor(data, False)
+            item = pipeline(dict(img_path=path))
+            data = model.data_preprocessor(
+                dict(inputs=[item['inputs']], data_samples=[item['data_samples']]), False)
             metas = [s.metainfo for s in data['data_samples']]
             up, plain, ctx = head.predict_offsets(model.extract_feat(data['inputs']))
             lau_pred = head.head.predict_by_feat(up, metas).argmax(1)[0]

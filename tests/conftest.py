@@ -19,5 +19,8 @@ def fresh_default_scope():
     set 'mmdet' would make a later mmseg build look in mmdet's registries.
     """
     from mmengine.registry import DefaultScope
+    # Private, no public form: DefaultScope (a ManagerMixin) can create and read
+    # instances (get_instance, get_current_instance) but never drop one, and its
+    # overwrite_default_scope(None) leaves the current scope as it is.
     DefaultScope._instance_dict.clear()
     yield

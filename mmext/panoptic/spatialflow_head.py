@@ -321,5 +321,7 @@ class SpatialFlowHead(RetinaHead):
         anchor_idx, labels = (scores > score_thr).nonzero(as_tuple=True)
         results = InstanceData(bboxes=boxes[anchor_idx],
                                scores=scores[anchor_idx, labels], labels=labels)
+        # BaseDenseHead's protected helper for subclasses (mmdet's own heads call it
+        # so); the only public route, predict_by_feat, is what calls this method.
         return self._bbox_post_process(results=results, cfg=cfg, rescale=rescale,
                                        with_nms=with_nms, img_meta=img_meta)

@@ -267,6 +267,8 @@ def test_candidates_before_nms_are_mmdetection_v2s():
     meta = dict(img_shape=(48, 40), scale_factor=(1., 1.))
     cfg = ConfigDict(nms_pre=20, score_thr=0.3, min_bbox_size=-1,
                      nms=dict(type='nms', iou_threshold=0.4), max_per_img=100)
+    # The per-image step itself (ours overrides mmdet's protected one): the public
+    # predict_by_feat would add the anchor generation and batching around it.
     got = head._predict_by_feat_single(cls, box, [None, None], priors, meta, cfg,
                                        with_nms=False)
     want_boxes, want_scores, want_labels = [], [], []

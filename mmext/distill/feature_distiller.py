@@ -103,6 +103,8 @@ class FeatureDistiller(BaseDetector):
         return self._teacher
 
     def _apply(self, fn, *args, **kwargs):
+        # Private, no public form: to() / cuda() / half() / float() all end in
+        # nn.Module._apply, and torch offers no hook to reach a non-submodule.
         super()._apply(fn, *args, **kwargs)
         self._teacher._apply(fn, *args, **kwargs)  # to()/cuda()/half() reach it
         return self

@@ -581,6 +581,11 @@ def pkd_figure(out_dir: str, num_images: int) -> str:
             with torch.no_grad():
                 adapted = distiller.adapters[name](adapted)
         bars["PKD student, its trained adapter"].append(float(pearson_r(adapted, t_test).mean()))
+    print('PKD panel, mean Pearson r over teacher channels (the bars):')
+    print('| level pair | ' + ' | '.join(bars) + ' |')
+    for i, level in enumerate(levels):
+        print(f"| {level.replace(chr(10), ' ')} | "
+              + ' | '.join(f'{v[i]:.3f}' for v in bars.values()) + ' |')
     return plot_pkd_panel(
         levels, bars, osp.join(out_dir, 'pkd_pearson.png'),
         f'PKD demo: Pearson r, student (RetinaNet R18, 64 ch) vs teacher FPN maps\n'

@@ -237,11 +237,9 @@ def test_mmengine_finds_the_configs_through_the_index():
     """mmengine's hub resolves 'mmext::<method>/<config>.py' via model-index.yml
     (the metafile's Config under .mim) and hands out the Weights URL."""
     import mmext  # noqa: F401
-    from mmengine.config.utils import _get_cfg_metainfo  # noqa: F401  (see below)
     from mmengine.hub import get_config
 
-    # get_config is mmengine's public entry; it calls the private _get_cfg_metainfo,
-    # imported above only to fail loudly if mmengine renames the mechanism.
+    # pretrained=True: only a config found through a metafile has cfg.model_path.
     cfg = get_config('mmext::pkd/retina_x101_r50.py', pretrained=True)
     assert cfg.model.type == 'FeatureDistiller'
     assert 'pkd_fpn_retina_x101_retina_r50_2x_coco' in cfg.model_path

@@ -6,19 +6,21 @@ as a user would. Later methods append their demos to ``DEMOS``.
 
     python tools/run_demo.py            # all demos
     python tools/run_demo.py retinanet  # only the named ones
+
+Each training's and test's progress (iteration, ETA, loss; the metrics at the end)
+is shown as it runs; the full output goes to ``<work_dir>/{train,test}_stdout.log``.
 """
 import argparse
 import glob
-import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # also when loaded by path
+from _runner import last_checkpoint, read_test_metrics, run_tool  # noqa: E402
 
 
 @dataclass
@@ -80,18 +82,6 @@ DEMOS: Dict[str, List[Job]] = {
 }
 
 
-def _run(args: List[str], log_path: str) -> None:
-    """Run a tool, tee its output to ``log_path``, fail loudly with the log tail."""
-    with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT)
-    if proc.returncode != 0:
-        with open(log_path) as log:
-            tail = ''.join(log.readlines()[-30:])
-        raise SystemExit(f'demo step failed: {" ".join(args)}\n{tail}\n'
-                         f'(full log: {log_path})')
-
-
 def _latest(pattern: str) -> str:
     found = sorted(glob.glob(pattern, recursive=True), key=osp.getmtime)
     if not found:
@@ -109,10 +99,9 @@ def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
         checkpoint = checkpoints[job.checkpoint_of]
     else:
         print(f'[demo] training {job.name}: {job.config} -> {work_dir}', flush=True)
-        _run(['tools/train.py', job.config, '--work-dir', work_dir, *options],
-             osp.join(work_dir, 'train_stdout.log'))
-        with open(osp.join(work_dir, 'last_checkpoint')) as f:
-            checkpoint = f.read().strip()
+        run_tool(['tools/train.py', job.config, '--work-dir', work_dir, *options],
+                 osp.join(work_dir, 'train_stdout.log'))
+        checkpoint = last_checkpoint(work_dir)
         checkpoints[osp.splitext(osp.basename(job.config))[0]] = checkpoint
     print(f'[demo] testing {job.name} with {checkpoint}', flush=True)
     test_args = ['tools/test.py', job.config, checkpoint, '--work-dir', work_dir]
@@ -120,11 +109,8 @@ def run_job(job: Job, work_root: str, checkpoints: Dict[str, str]) -> Result:
         test_args += ['--show-dir', 'vis']
         options = options or ['--cfg-options']
         options.append('default_hooks.visualization.interval=10')
-    _run(test_args + options, osp.join(work_dir, 'test_stdout.log'))
-    run_dir = osp.dirname(_latest(osp.join(work_dir, '*', '*.json')))
-    metrics_json = osp.join(run_dir, osp.basename(run_dir) + '.json')
-    with open(metrics_json) as f:
-        metrics = json.load(f)
+    run_tool(test_args + options, osp.join(work_dir, 'test_stdout.log'))
+    _, metrics = read_test_metrics(work_dir)
     # mmdet draws into <run_dir>/vis, mmseg into <work_dir>/vis/vis_data/vis_image.
     vis_dir = osp.dirname(_latest(osp.join(work_dir, '**', 'vis', '**', '*.png'))) \
         if job.draw else '-'

@@ -42,6 +42,11 @@ work dir and is reused (``--force`` reruns).
     python tools/benchmarks/bench_pkd.py --part table --seeds 0 --iters 2 \\
         --test-images 8 --teacher-ckpt /tmp/t.pth --work-root /tmp/bench_pkd_smoke
 
+This script measures; the Markdown is written by ``pkd_report.py`` (with the shared
+``bench_report.py``), peak memory is probed by ``memory_probe.py``, and the
+train/test subprocesses run through ``tools/_runner.py`` (their progress on the
+console, the full output in ``<work dir>/{train,test}_stdout.log``).
+
 Threads: torch follows ``OMP_NUM_THREADS`` when it is set (also in the subprocesses,
 which inherit the environment); ``--threads`` overrides it in this process.
 Work dirs (``--work-root``, default work_dirs/bench_pkd/): ``teacher/`` and
@@ -50,18 +55,12 @@ Work dirs (``--work-root``, default work_dirs/bench_pkd/): ``teacher/`` and
 from __future__ import annotations
 
 import argparse
-import contextlib
-import ctypes
-import gc
 import glob
 import json
 import os
 import os.path as osp
-import platform
 import shlex
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -69,66 +68,24 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)  # run from a checkout
+sys.path.insert(0, osp.join(ROOT, 'tools'))  # _runner
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))  # also when loaded by path
+
+from _runner import (last_checkpoint, logged_scalars, read_test_metrics,  # noqa: E402
+                     run_tool, short_schedule)
+from bench_report import emit, header  # noqa: E402
+from memory_probe import measure_step, report, run_worker  # noqa: E402
+from pkd_report import (METRIC, SpeedSetting, memory_section, speed_lines,  # noqa: E402
+                        table_lines, teacher_lines)
 
 PLAIN = 'configs/demo/pkd_retinanet_r18_plain.py'
 DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
 TEACHER = 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py'
 TEACHER_CONVERGED = 'configs/demo/pkd_teacher_faster_rcnn_r18_demo_converged.py'
 DISTILL_PREFIXES = ('loss_pkd', 'loss_mse')  # the distillation terms in the logs
-METRIC = 'coco/bbox_mAP'
-MEMORY_TAG = 'BENCH_PKD_MEMORY '  # prefix of the JSON line a memory worker prints
-VARIANTS = ('plain', 'teacher', 'distiller')
-LABELS = {
-    'plain': '(a) plain student training step',
-    'teacher': '(b) teacher backbone+neck forward, no_grad',
-    'distiller': '(c) distiller training step',
-}
 
 
 # --------------------------------------------------------------------- helpers
-def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (platform's guess elsewhere)."""
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.lower().startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def header(title: str, device: str) -> List[str]:
-    """Markdown header lines: the exact command and the machine."""
-    import torch
-    command = shlex.join(['python', osp.relpath(osp.abspath(sys.argv[0]), ROOT),
-                          *sys.argv[1:]])
-    omp = os.environ.get('OMP_NUM_THREADS')
-    dev = device if device == 'cpu' else f'{device} ({torch.cuda.get_device_name()})'
-    try:
-        load = ' '.join(f'{x:.1f}' for x in os.getloadavg())
-    except OSError:
-        load = 'n/a'
-    return [
-        f'### {title}', '',
-        f'- command: `{command}`',
-        f'- machine: {cpu_model()}, {os.cpu_count()} logical CPUs, load average at '
-        f'start {load}; device {dev}',
-        f'- torch {torch.__version__}, {torch.get_num_threads()} torch threads '
-        f'(OMP_NUM_THREADS={omp if omp is not None else "unset"}), '
-        f'{time.strftime("%Y-%m-%d %H:%M")}', '',
-    ]
-
-
-def emit(lines: List[str], out: Optional[str]) -> None:
-    """Print ``lines``; append them to ``out`` as well when given."""
-    text = '\n'.join(lines) + '\n'
-    print(text, flush=True)
-    if out:
-        with open(out, 'a') as f:
-            f.write(text + '\n')
-
-
 def setup_registry() -> None:
     """Register mmext and mmdet modules (mmdet as the default scope)."""
     import mmext  # noqa: F401  (registers FeatureDistiller, PKDLoss, DemoCocoDataset)
@@ -201,109 +158,6 @@ def time_round_robin(fns: Dict[str, Callable[[], None]], warmup: int, repeats: i
     return times
 
 
-def measure_memory_worker(variant: str, teacher_ckpt: str, device: str) -> dict:
-    """Peak memory of ONE training step of ``variant`` in this (fresh) process."""
-    import torch
-    setup_registry()
-    model, optim, cfg = build_variant(variant, teacher_ckpt, device)
-    batch = fixed_batch(cfg)
-    gc.collect()
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        before = torch.cuda.memory_allocated()
-        with count_saved_tensors() as saved:
-            model.train_step(batch, optim)
-        torch.cuda.synchronize()
-        peak = torch.cuda.max_memory_allocated()
-        return dict(rss_before_mib=before / 2**20, peak_mib=peak / 2**20,
-                    increase_mib=(peak - before) / 2**20,
-                    saved_mib=sum(saved.values()) / 2**20, step_set_high_water=True)
-    # VmHWM (the RSS high-water mark) is reset to the current RSS by writing 5 to
-    # clear_refs, so the step's own peak is seen even if building peaked higher.
-    # (ru_maxrss cannot be reset, and Linux carries it over fork+exec from the parent.)
-    release_free_heap()
-    rss_before = proc_status_kib('VmRSS')
-    reset = reset_high_water_mark()
-    hwm_before = proc_status_kib('VmHWM')
-    with count_saved_tensors() as saved:
-        model.train_step(batch, optim)
-    hwm_after = proc_status_kib('VmHWM')
-    return dict(rss_before_mib=rss_before / 1024, peak_mib=hwm_after / 1024,
-                increase_mib=(hwm_after - rss_before) / 1024,
-                saved_mib=sum(saved.values()) / 2**20,
-                step_set_high_water=reset or hwm_after > hwm_before)
-
-
-@contextlib.contextmanager
-def count_saved_tensors():
-    """Bytes of the distinct storages autograd saves for backward (activations).
-
-    Allocator-independent, unlike RSS: the same number on any machine/allocator.
-    """
-    import torch
-    storages: Dict[Tuple[int, str], int] = {}
-
-    def pack(tensor):
-        if tensor.is_leaf and tensor.requires_grad:
-            return tensor  # a parameter: memory it holds anyway
-        storage = tensor.untyped_storage()
-        storages[(storage.data_ptr(), str(tensor.device))] = storage.nbytes()
-        return tensor
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        yield storages
-
-
-def proc_status_kib(key: str) -> int:
-    """A ``/proc/self/status`` memory field (VmRSS, VmHWM) in KiB."""
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(key + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{key} not in /proc/self/status')
-
-
-def release_free_heap() -> None:
-    """glibc ``malloc_trim(0)``: hand freed heap memory back to the OS, so that memory
-    freed while building (e.g. the dropped teacher heads) is not silently reused by
-    the step, which would hide part of the step's growth."""
-    try:
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def reset_high_water_mark() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where not allowed."""
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        return True
-    except OSError:
-        return False
-
-
-def run_memory_subprocess(variant: str, teacher_ckpt: str, device: str) -> dict:
-    """Run :func:`measure_memory_worker` in a fresh interpreter (clean high-water mark)."""
-    cmd = [sys.executable, osp.abspath(__file__), '--memory-worker', variant,
-           '--teacher-ckpt', teacher_ckpt, '--device', device]
-    # A fixed mmap threshold (glibc's default value) turns off its dynamic raise, so
-    # large tensors keep being mmap'ed and unmapped: RSS follows live tensors.
-    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072')
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
-    for line in proc.stdout.splitlines():
-        if line.startswith(MEMORY_TAG):
-            return json.loads(line[len(MEMORY_TAG):])
-    raise SystemExit(f'memory worker {variant} failed (rc {proc.returncode}):\n'
-                     f'{(proc.stdout + proc.stderr)[-3000:]}')
-
-
-def fmt_ms(values: List[float]) -> Tuple[str, str]:
-    return (f'{statistics.median(values):.1f}',
-            f'{min(values):.1f}..{max(values):.1f}')
-
-
 def speed_part(args: argparse.Namespace, teacher_ckpt: str, random_teacher: bool) -> None:
     """Time (a), (b), (c) interleaved; measure peak memory in subprocesses; print."""
     import torch
@@ -324,106 +178,24 @@ def speed_part(args: argparse.Namespace, teacher_ckpt: str, random_teacher: bool
         'teacher': teacher_forward,
         'distiller': lambda: distiller.train_step(batch, optim_distill),
     }, args.warmup, args.repeats, args.device)
-    floor = [a + b for a, b in zip(times['plain'], times['teacher'])]
-    med = {k: statistics.median(v) for k, v in times.items()}
-    med_floor = statistics.median(floor)
-    per_round = [c / f for c, f in zip(times['distiller'], floor)]
-    ratio_floor = med['distiller'] / med_floor
-
-    shape = tuple(inputs.shape)
-    n_boxes = sum(len(s.gt_instances) for s in batch['data_samples'])
-    lines += [
-        f'One fixed batch of the demo train dataloader: {shape[0]} images, padded '
-        f'input {shape[2]}x{shape[3]}, {n_boxes} gt boxes. Student RetinaNet R18 '
-        '(64-ch FPN P3-P7), teacher Faster R-CNN R18 backbone+neck (128-ch FPN P2-P6), '
-        f'{len(distiller.level_pairs)} PKD levels, {len(distiller.adapters)} adapters. '
-        f'{args.warmup} warm-up rounds, then median of {args.repeats} rounds; the '
-        'three variants run round-robin in one process, order rotating per round.',
-        '',
-        ('Teacher weights: random initialisation (saved to a temporary checkpoint); '
-         'step time does not depend on trained weights.') if random_teacher
-        else f'Teacher weights: `{args.teacher_ckpt}`.', '',
-        '| variant | median ms | min..max ms |', '|---|---:|---:|',
-    ]
-    for name in VARIANTS:
-        m, spread = fmt_ms(times[name])
-        lines.append(f'| {LABELS[name]} | {m} | {spread} |')
-        if name == 'teacher':
-            m, spread = fmt_ms(floor)
-            lines.append(f'| floor = (a) + (b), per round | {m} | {spread} |')
-    verdict = 'within' if ratio_floor <= 1.10 else 'NOT within'
-    lines += [
-        '',
-        f'- distiller / plain: **{med["distiller"] / med["plain"]:.3f}** (medians)',
-        f'- distiller / floor: **{ratio_floor:.3f}** (medians; median of the per-round '
-        f'ratios {statistics.median(per_round):.3f}) -> {verdict} the 1.10 target', '',
-    ]
+    setting = SpeedSetting(
+        shape=tuple(inputs.shape),
+        boxes=sum(len(s.gt_instances) for s in batch['data_samples']),
+        levels=len(distiller.level_pairs), adapters=len(distiller.adapters),
+        warmup=args.warmup, repeats=args.repeats,
+        teacher=None if random_teacher else args.teacher_ckpt)
+    lines += speed_lines(times, setting)
     del plain, distiller, optim_plain, optim_distill  # before the memory subprocesses
-
-    if args.skip_memory:
-        emit(lines, args.out)
-        return
-    memory = {v: run_memory_subprocess(v, teacher_ckpt, args.device)
-              for v in ('plain', 'distiller')}
-    on_cuda = args.device.startswith('cuda')
-    unit = 'allocated CUDA memory' if on_cuda else 'RSS'
-    lines += [f'| variant | {unit} before the step (MiB) | peak during the step (MiB) '
-              '| increase (MiB) | saved for backward (MiB) |', '|---|---:|---:|---:|---:|']
-    for v in ('plain', 'distiller'):
-        m = memory[v]
-        flag = '' if m['step_set_high_water'] else ' (*)'
-        lines.append(f'| {LABELS[v][4:]} | {m["rss_before_mib"]:.0f} | '
-                     f'{m["peak_mib"]:.0f}{flag} | {m["increase_mib"]:.0f}{flag} | '
-                     f'{m["saved_mib"]:.1f} |')
-    p, d = memory['plain'], memory['distiller']
-    lines += [
-        '',
-        f'- distiller / plain: **{d["peak_mib"] / p["peak_mib"]:.2f}** for the peak, '
-        f'{d["increase_mib"] / p["increase_mib"]:.2f} for the increase, '
-        f'{d["saved_mib"] / p["saved_mib"]:.2f} for the tensors saved for backward', '',
-    ]
-    if on_cuda:
-        lines.append(
-            'Method: each variant in a fresh subprocess builds its model and reads the '
-            'batch, then runs ONE training step (the first: it also allocates gradients '
-            'and the AdamW state); peak = `torch.cuda.max_memory_allocated()` after it '
-            '(stats reset before), increase = peak minus `memory_allocated()` before. '
-            'The caching allocator\'s reserve is not counted. Saved for backward: '
-            'the distinct storages autograd saves during the step (parameters '
-            'excluded).')
-    else:
-        lines.append(
-            'Method (CPU): each variant in a fresh subprocess builds its model and reads '
-            'the batch, then runs ONE training step (the first: it also allocates '
-            'gradients and the AdamW state). The RSS high-water mark (VmHWM) is reset to '
-            'the current RSS just before the step (`echo 5 > /proc/self/clear_refs`), so '
-            'peak = VmHWM after the step is the step\'s own peak, and increase = peak '
-            'minus the RSS before the step (activations, gradients, optimizer state, '
-            'allocator slack). The RSS before includes Python/torch/mmdet, the model and, '
-            'for the distiller, the teacher\'s weights. The increase depends on '
-            'the allocator (freed memory reused, thread caches), so the table adds the '
-            'bytes of the distinct storages autograd saves for backward during the step '
-            '(`saved_tensors_hooks`, parameters excluded), which does not. '
-            '`ru_maxrss` is not used: it cannot be reset and Linux carries it over from '
-            'the parent process.')
-        if not all(m['step_set_high_water'] for m in memory.values()):
-            lines.append('(*): the VmHWM reset was refused and building had peaked '
-                         'higher than the step: an upper bound, not the step\'s peak.')
+    if not args.skip_memory:
+        memory = {v: run_worker([osp.abspath(__file__), '--memory-worker', v,
+                                 '--teacher-ckpt', teacher_ckpt, '--device', args.device],
+                                cwd=ROOT)
+                  for v in ('plain', 'distiller')}
+        lines += memory_section(memory, args.device.startswith('cuda'))
     emit(lines, args.out)
 
 
 # --------------------------------------------------------------- teacher part
-def scalars_of(work_dir: str) -> List[dict]:
-    """The records of mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json``
-    (the newest run), one dict per logged step."""
-    found = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')),
-                   key=osp.getmtime)
-    if not found:
-        return []
-    with open(found[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
 def val_curve(records: List[dict]) -> List[Tuple[int, float]]:
     """[(iteration, METRIC)] of each validation in mmengine's scalars.json records.
 
@@ -452,49 +224,37 @@ def teacher_part(args: argparse.Namespace) -> str:
             result = json.load(f)
         print(f'[bench_pkd] teacher: reusing {result_path}', flush=True)
     else:
-        shutil.rmtree(work_dir, ignore_errors=True)
-        os.makedirs(work_dir)
-        options = ['randomness.seed=0']
-        if args.teacher_iters:
-            options += [f'train_cfg.max_iters={args.teacher_iters}',
-                        f'param_scheduler.1.end={args.teacher_iters}']
-        start = time.time()
-        run_tool(['tools/train.py', TEACHER_CONVERGED, '--work-dir', work_dir,
-                  '--cfg-options', *options], osp.join(work_dir, 'train_stdout.log'))
-        curve = val_curve(scalars_of(work_dir))
-        best = sorted(glob.glob(osp.join(work_dir, 'best_coco_bbox_mAP_iter_*.pth')))
-        if not curve or not best:
-            raise SystemExit(f'teacher run left no validation curve or best checkpoint '
-                             f'in {work_dir}')
-        trained = max(int(r.get('iter', r.get('step', 0))) for r in scalars_of(work_dir)
-                      if 'loss' in r)
-        result = dict(curve=curve, checkpoint=best[-1], trained_iters=trained,
-                      seconds=time.time() - start,
-                      command=shlex.join(['python', 'tools/train.py', TEACHER_CONVERGED,
-                                          '--cfg-options', *options]))
+        result = train_teacher(work_dir, args.teacher_iters)
         with open(result_path, 'w') as f:
             json.dump(result, f, indent=1)
-    if scalars_of(work_dir):  # recomputed: result.json of older versions
-        result['curve'] = val_curve(scalars_of(work_dir))
-    best_iter, best_map = max(result['curve'], key=lambda c: c[1])
-    lines = header('PKD demo teacher trained until its val mAP stops rising',
-                   args.device)
-    lines += [
-        f'`{TEACHER_CONVERGED}`: Faster R-CNN R18 from scratch, validated every 100 '
-        'iterations on the 100 demo val images, early stop after 3 validations without '
-        f'a +0.002 rise; trained {result["trained_iters"]} iterations in '
-        f'{result["seconds"]:.0f} s (`{result["command"]}`). Best: **{best_map:.3f}** '
-        f'at iteration {best_iter} (`{result["checkpoint"]}`, the teacher of the '
-        'table below). ' + (
-            'The mAP was still rising at the last validation: the iteration cap (the '
-            'CPU budget), not a plateau, ended training.'
-            if best_iter == result['curve'][-1][0] else
-            'The mAP stopped rising before the end.'), '',
-        '| iteration | ' + ' | '.join(str(i) for i, _ in result['curve']) + ' |',
-        '|---|' + '---:|' * len(result['curve']),
-        f'| {METRIC} | ' + ' | '.join(f'{m:.3f}' for _, m in result['curve']) + ' |', '']
-    emit(lines, args.out)
+    if logged_scalars(work_dir):  # recomputed: result.json of older versions
+        result['curve'] = val_curve(logged_scalars(work_dir))
+    emit(teacher_lines(result, TEACHER_CONVERGED, args.device), args.out)
     return result['checkpoint']
+
+
+def train_teacher(work_dir: str, iters: Optional[int]) -> dict:
+    """Train TEACHER_CONVERGED (seed 0; ``iters`` caps it) in a clean ``work_dir``:
+    its validation curve, best checkpoint, iterations, seconds and command."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+    os.makedirs(work_dir)
+    options = ['randomness.seed=0']
+    if iters:  # the config validates every 100 iterations with early stop: kept
+        options += [f'train_cfg.max_iters={iters}', f'param_scheduler.1.end={iters}']
+    start = time.time()
+    run_tool(['tools/train.py', TEACHER_CONVERGED, '--work-dir', work_dir,
+              '--cfg-options', *options], osp.join(work_dir, 'train_stdout.log'))
+    records = logged_scalars(work_dir)
+    curve = val_curve(records)
+    best = sorted(glob.glob(osp.join(work_dir, 'best_coco_bbox_mAP_iter_*.pth')))
+    if not curve or not best:
+        raise SystemExit(f'teacher run left no validation curve or best checkpoint '
+                         f'in {work_dir}')
+    trained = max(int(r.get('iter', r.get('step', 0))) for r in records if 'loss' in r)
+    return dict(curve=curve, checkpoint=best[-1], trained_iters=trained,
+                seconds=time.time() - start,
+                command=shlex.join(['python', 'tools/train.py', TEACHER_CONVERGED,
+                                    '--cfg-options', *options]))
 
 
 # ------------------------------------------------------------------ probe part
@@ -565,22 +325,8 @@ def schedule_options(iters: Optional[int]) -> List[str]:
     """--cfg-options that shorten the schedule to ``iters`` (None: the config's)."""
     if iters is None:
         return []
-    warm = max(1, min(50, iters // 4))  # the configs' 50-iter warmup, scaled down
-    return [f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
-            f'default_hooks.checkpoint.interval={iters}',
-            f'param_scheduler.0.end={warm}', f'param_scheduler.1.begin={warm}',
-            f'param_scheduler.1.end={max(iters, warm + 1)}']  # mmengine needs end > begin
-
-
-def run_tool(args: List[str], log_path: str) -> None:
-    """Run a tools/ script from the repo root; its output goes to ``log_path``."""
-    with open(log_path, 'w') as log:
-        proc = subprocess.run([sys.executable, *args], cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT)
-    if proc.returncode:
-        with open(log_path) as log:
-            tail = ''.join(log.readlines()[-30:])
-        raise SystemExit(f'failed: {shlex.join(args)}\n{tail}\n(full log: {log_path})')
+    # the configs' 50-iteration warm-up, scaled down for short runs
+    return short_schedule(iters, warmup=max(1, min(50, iters // 4)))
 
 
 def loss_summary(records: List[dict]) -> dict:
@@ -604,36 +350,22 @@ def train_and_test(config: str, seed: int, work_dir: str, options: List[str],
     os.makedirs(work_dir)
     run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
               f'randomness.seed={seed}', *options], osp.join(work_dir, 'train_stdout.log'))
-    losses = loss_summary(scalars_of(work_dir))
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = f.read().strip()
+    losses = loss_summary(logged_scalars(work_dir))
     # The training configs validate nothing (val_cfg=None); the plain student config
     # tests both checkpoints the same way (a distilled one is student + adapters).
-    test_args = ['tools/test.py', PLAIN, checkpoint, '--work-dir', work_dir]
+    test_args = ['tools/test.py', PLAIN, last_checkpoint(work_dir), '--work-dir', work_dir]
     if test_options:
         test_args += ['--cfg-options', *test_options]
     run_tool(test_args, osp.join(work_dir, 'test_stdout.log'))
-    # tools/test.py writes <work_dir>/<timestamp>/<timestamp>.json; training writes
-    # its json under <timestamp>/vis_data/, so this glob only sees the test's.
-    found = sorted(glob.glob(osp.join(work_dir, '*', '*.json')), key=osp.getmtime)
-    if not found:
-        raise SystemExit(f'no test metrics json under {work_dir}')
-    with open(found[-1]) as f:
-        metrics = json.load(f)
+    metrics_json, metrics = read_test_metrics(work_dir)
     if METRIC not in metrics:
         with open(osp.join(work_dir, 'test_stdout.log')) as f:
             no_detections = 'results of the whole dataset is empty' in f.read()
         if not no_detections:
-            raise SystemExit(f'{METRIC} missing in {found[-1]}: {sorted(metrics)}')
+            raise SystemExit(f'{METRIC} missing in {metrics_json}: {sorted(metrics)}')
         # mmdet's CocoMetric reports nothing then; the mAP is 0
         print(f'[bench_pkd] {work_dir}: no detections at all, {METRIC} = 0', flush=True)
     return dict(value=float(metrics.get(METRIC, 0.0)), losses=losses)
-
-
-def mean_std(values: List[float], signed: bool = False) -> str:
-    """'mean ± sample std' (std '-' for a single value)."""
-    std = f'{statistics.stdev(values):.3f}' if len(values) > 1 else '-'
-    return f'{statistics.mean(values):{"+" if signed else ""}.3f} ± {std}'
 
 
 def table_part(args: argparse.Namespace, teacher_ckpt: str) -> None:
@@ -677,76 +409,6 @@ def table_part(args: argparse.Namespace, teacher_ckpt: str) -> None:
                   f'({result["seconds"]:.0f} s, {work_dir})', flush=True)
     emit(table_lines(args, variants, results, teacher_ckpt, time.time() - start),
          args.out)
-
-
-def table_lines(args, variants, results, teacher_ckpt: str, seconds: float) -> List[str]:
-    """The Markdown tables of :func:`table_part` (only seeds every variant finished)."""
-    seeds = [s for s in args.seeds if all(s in r for r in results.values())]
-    missing = {v: [s for s in args.seeds if s not in r] for v, r in results.items()}
-    missing = {v: s for v, s in missing.items() if s}
-    iters = args.iters if args.iters is not None else "the configs' 200"
-    lines = header(f'PKD: {len(results)} students on the demo data, {len(seeds)} seeds',
-                   args.device)
-    lines += [
-        f'{iters} iterations per student, batch 8, AdamW lr 1e-3, seeds '
-        f'{", ".join(map(str, seeds))}; teacher `{osp.relpath(teacher_ckpt, ROOT)}`; '
-        f'each final checkpoint tested with `{PLAIN}` on the demo val set'
-        + (f' (first {args.test_images} images only)' if args.test_images else '')
-        + f'; {seconds:.0f} s of training in this invocation (runs finished earlier '
-        'are reused from their result.json). std: sample std over seeds. Paired '
-        'difference: per seed, variant minus plain, then mean ± std of those.', '']
-    if missing:
-        lines += ['NOT RUN (yet): ' + '; '.join(f'{v} seeds {s}' for v, s in
-                                               missing.items()), '']
-    seed_list = ', '.join(map(str, seeds))
-    lines += [f'| student | {METRIC} per seed ({seed_list}) | mean ± std | '
-              'minus plain, paired by seed | mean ± std of the differences |',
-              '|---|---|---|---|---|']
-
-    def vals(name):
-        return [results[name][s]['value'] for s in seeds]
-
-    for name in results:
-        v = vals(name)
-        if not v:
-            continue
-        row = f'| {variants[name][0]} | {", ".join(f"{x:.3f}" for x in v)} | {mean_std(v)} |'
-        if name != 'plain' and 'plain' in results:
-            d = [a - b for a, b in zip(v, vals('plain'))]
-            row += f' {", ".join(f"{x:+.3f}" for x in d)} | {mean_std(d, True)} |'
-        else:
-            row += ' | |'
-        lines.append(row)
-    comparisons = [('pkd', 'mse'), ('pkd', 'pkd_stride'),
-                   (f'pkd_w{args.small_weight:g}', 'pkd')]
-    comparisons = [(a, b) for a, b in comparisons if a in results and b in results]
-    if comparisons and seeds:
-        lines += ['', '| paired comparison | per seed | mean ± std |', '|---|---|---|']
-        for a, b in comparisons:
-            d = [x - y for x, y in zip(vals(a), vals(b))]
-            lines.append(f'| {variants[a][0]} minus {variants[b][0]} | '
-                         f'{", ".join(f"{x:+.3f}" for x in d)} | {mean_std(d, True)} |')
-    lines += ['', 'Training losses from the logs (mean over the seeds above): total '
-              'loss, its distillation part, and the gradient norm before clipping '
-              '(the config clips at 10), at the first and the last logged iteration.',
-              '', '| student | first: loss / distill / grad norm | '
-              'last: loss / distill / grad norm |', '|---|---|---|']
-    for name in results:
-        cells = []
-        for tag in ('first', 'last'):
-            recs = [results[name][s]['losses'].get(tag) for s in seeds]
-            recs = [r for r in recs if r]
-            if not recs:
-                cells.append('-')
-                continue
-            gn = [r['grad_norm'] for r in recs if r.get('grad_norm') is not None]
-            cells.append(f'it {recs[0]["iter"]}: '
-                         f'{statistics.mean(r["loss"] for r in recs):.2f} / '
-                         f'{statistics.mean(r["distill"] for r in recs):.2f} / '
-                         + (f'{statistics.mean(gn):.1f}' if gn else '-'))
-        if seeds:
-            lines.append(f'| {variants[name][0]} | {cells[0]} | {cells[1]} |')
-    return lines + ['']
 
 
 # ----------------------------------------------------------------------- main
@@ -819,9 +481,12 @@ def main() -> None:
     if args.save_random_teacher:
         print(f'wrote {save_random_teacher(args.save_random_teacher)} (untrained)')
         return
-    if args.memory_worker:
-        result = measure_memory_worker(args.memory_worker, args.teacher_ckpt, args.device)
-        print(MEMORY_TAG + json.dumps(result), flush=True)
+    if args.memory_worker:  # one step's peak memory, in this fresh process
+        setup_registry()
+        model, optim, cfg = build_variant(args.memory_worker, args.teacher_ckpt,
+                                          args.device)
+        batch = fixed_batch(cfg)
+        report(measure_step(lambda: model.train_step(batch, optim), args.device))
         return
     if args.part in ('speed', 'both'):
         tmp_dir = None

@@ -17,7 +17,6 @@ are read from the run's ``vis_data/scalars.json``. Prints Markdown tables.
 """
 import argparse
 import os.path as osp
-import statistics
 import sys
 import time
 from typing import Dict, List
@@ -26,6 +25,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+from bench_report import emit, mean_std, table  # noqa: E402
 from demo_runs import train_demo  # noqa: E402
 
 METHODS = [
@@ -115,18 +115,17 @@ def main() -> None:
                   + f' ({time.time() - t0:.0f} s)', flush=True)
     print(f'\n{args.iters} iterations per run, seeds {args.seeds}, '
           f'{time.time() - start:.0f} s in total\n')
-    print('| upsampler / loss | mIoU per seed | mIoU mean +- std | bIoU@3px per seed '
-          '| bIoU@3px mean +- std | bIoU@8px per seed | bIoU@8px mean +- std |')
-    print('|---|---|---|---|---|---|---|')
+    columns = ['upsampler / loss']
+    for m in METRICS:
+        columns += [f'{m} per seed', f'{m} mean ± std']
+    rows = []
     for name, runs in results.items():
-        cells = []
+        cells = [name]
         for m in METRICS:
             values = [r[m] for r in runs]
-            std = statistics.stdev(values) if len(values) > 1 else 0.0
-            cells += [', '.join(f'{v:.2f}' for v in values),
-                      f'{statistics.mean(values):.2f} +- {std:.2f}']
-        print(f'| {name} | ' + ' | '.join(cells) + ' |')
-
+            cells += [', '.join(f'{v:.2f}' for v in values), mean_std(values, digits=2)]
+        rows.append(cells)
+    emit(table(columns, rows))
 
 if __name__ == '__main__':
     main()

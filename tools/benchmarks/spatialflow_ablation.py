@@ -11,12 +11,12 @@ train_cfg.max_iters=N ...`` with validation once, at the end. Prints a Markdown 
 """
 import argparse
 import os.path as osp
-import statistics
 import sys
 import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
+from bench_report import emit, mean_std, table  # noqa: E402
 from demo_runs import train_demo  # noqa: E402
 
 VARIANTS = [
@@ -24,11 +24,6 @@ VARIANTS = [
     ('without flows', 'configs/demo/spatialflow_r18_demo_noflows.py'),
 ]
 KEYS = ['PQ', 'PQ_th', 'PQ_st', 'SQ', 'RQ']
-
-
-def _cell(values) -> str:
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{statistics.mean(values):.2f} ± {std:.2f}'
 
 
 def main() -> None:
@@ -56,13 +51,10 @@ def main() -> None:
                   + f' ({time.time() - t0:.0f} s)', flush=True)
     print(f'\n{args.iters} iterations per run, seeds {args.seeds}, '
           f'{time.time() - start:.0f} s in total\n')
-    print('| variant | PQ per seed | ' + ' | '.join(f'{k} mean ± std' for k in KEYS) + ' |')
-    print('|---|---|' + '---|' * len(KEYS))
-    for name, rows in results.items():
-        per_seed = ', '.join(f'{r["PQ"]:.2f}' for r in rows)
-        print(f'| {name} | {per_seed} | '
-              + ' | '.join(_cell([r[k] for r in rows]) for k in KEYS) + ' |')
-
+    emit(table(['variant', 'PQ per seed', *(f'{k} mean ± std' for k in KEYS)],
+               [[name, ', '.join(f'{r["PQ"]:.2f}' for r in rows),
+                 *(mean_std([r[k] for r in rows], digits=2) for k in KEYS)]
+                for name, rows in results.items()]))
 
 if __name__ == '__main__':
     main()

@@ -24,7 +24,9 @@ def convert(src: str, dst: str) -> int:
 
     import mmext  # noqa: F401  (checkpoint safe globals)
     from mmext.distill.state_dict_keys import plain_student_state
-    checkpoint = torch.load(src, map_location='cpu')
+    from mmext.utils.checkpoint import load_checkpoint_file
+    # weights_only load; a bad file is one 'mmext: error:' line naming it.
+    checkpoint = load_checkpoint_file(src)
     state = checkpoint.get('state_dict') if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise UserError(f"'{src}' holds no state_dict")

@@ -44,7 +44,15 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    check_checkpoint(cfg.get('load_from'), 'load_from' if not args.resume else '--resume')
+    if args.resume == 'auto':
+        # The Runner resumes from the work dir's last_checkpoint: check that file
+        # now, as an explicit --resume <file> is.
+        from mmengine.runner import find_latest_checkpoint
+        marker = osp.join(cfg.work_dir, 'last_checkpoint')
+        latest = find_latest_checkpoint(cfg.work_dir) if osp.isfile(marker) else None
+        check_checkpoint(latest, f'--resume (latest checkpoint of {cfg.work_dir})')
+    else:
+        check_checkpoint(cfg.get('load_from'), '--resume' if args.resume else 'load_from')
     build_runner(cfg).train()
 
 

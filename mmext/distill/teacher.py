@@ -17,6 +17,7 @@ from mmengine.hub import get_config
 from mmengine.runner import CheckpointLoader
 from torch import Tensor
 
+from ..utils.checkpoint import load_checkpoint_file
 from ..utils.errors import UserError
 from .config_checks import as_config_dict, check_keys
 
@@ -90,13 +91,20 @@ def check_checkpoint_path(teacher: dict) -> None:
 
 
 def read_state_dict(path: str) -> Dict[str, Tensor]:
-    """The state dict of a checkpoint file or URL, without a DDP ``module.`` prefix."""
-    try:
-        checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
-    except Exception as exc:  # noqa: BLE001  (any read failure is the user's file)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
-        raise UserError(f"teacher checkpoint '{path}' cannot be read "
-                        f'({type(exc).__name__}: {reason})') from exc
+    """The state dict of a checkpoint file or URL, without a DDP ``module.`` prefix.
+
+    A local file goes through mmext's shared loader (weights_only, one-line errors
+    for empty / truncated / non-checkpoint files and refused objects); URLs through
+    mmengine's ``CheckpointLoader`` (download cache)."""
+    if '://' not in path:
+        checkpoint = load_checkpoint_file(path, 'teacher checkpoint')
+    else:
+        try:
+            checkpoint = CheckpointLoader.load_checkpoint(path, map_location='cpu')
+        except Exception as exc:  # noqa: BLE001  (any read failure is the user's file)
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+            raise UserError(f"teacher checkpoint '{path}' cannot be read "
+                            f'({type(exc).__name__}: {reason})') from exc
     state = checkpoint.get('state_dict', checkpoint) if isinstance(
         checkpoint, dict) else None
     if not isinstance(state, dict):

@@ -6,7 +6,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 
 from .launch import setup_launcher
-from .preflight import check_data_paths, load_config
+from .preflight import (check_annotation_files, check_data_paths,
+                        check_model_checkpoints, load_config)
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -28,10 +29,13 @@ def parse_runner_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
 
 
 def prepare_config(args: argparse.Namespace, mode: str) -> Config:
-    """Load ``args.config``, check its data for ``mode`` ('train'/'test'), set the
-    launcher and the work dir (CLI > config > work_dirs/<config name>)."""
+    """Load ``args.config``, check its data for ``mode`` ('train'/'test') and the
+    checkpoints its model loads, set the launcher and the work dir (CLI > config >
+    work_dirs/<config name>)."""
     cfg = load_config(args.config, args.cfg_options)
     check_data_paths(cfg, mode)
+    check_annotation_files(cfg, mode)
+    check_model_checkpoints(cfg)
     setup_launcher(cfg, args.launcher)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])

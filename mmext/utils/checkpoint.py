@@ -6,14 +6,24 @@ writes into checkpoints (the message hub's ``HistoryBuffer`` and the numpy array
 dtypes and scalars inside it and in ``meta``). Rather than turning the protection off
 (``weights_only=False`` would execute arbitrary pickled code from any checkpoint), we
 allow-list exactly those known-safe types.
+
+:func:`load_checkpoint_file` is the one place where mmext's tools load a local
+checkpoint themselves (pre-flight checks, PKD teacher, converters): weights_only
+with those globals, and a one-line :class:`~mmext.utils.errors.UserError` naming the
+file and the reason (empty, truncated, not a checkpoint, refused object) on failure.
 """
 from __future__ import annotations
 
+import os
 import pickle
-from typing import Any, List
+import re
+import warnings
+from typing import Any, List, Optional
 
 import numpy as np
 import torch
+
+from .errors import UserError
 
 
 def _numpy_globals() -> List[Any]:
@@ -68,3 +78,97 @@ def register_checkpoint_safe_globals() -> None:
         return  # torch < 2.4 has no weights_only default to work around
     torch.serialization.add_safe_globals(safe_checkpoint_globals())
     _registered = True
+
+
+# ``torch.save``'s zip format starts with a zip local-file header; the legacy format
+# (and a plain pickle) with the pickle PROTO opcode.
+_ZIP_MAGIC = b'PK\x03\x04'
+_PICKLE_PROTO = b'\x80'
+_REFUSED_GLOBAL = re.compile(r'GLOBAL (\S+)')
+_REFUSED_OTHER = re.compile(r'(Unsupported (?:operand|class) \S+)')
+
+
+def _refusal_reason(exc: pickle.UnpicklingError) -> Optional[str]:
+    """The refused object of a weights_only ``UnpicklingError``, if it is one."""
+    text = str(exc)
+    if 'weights_only' not in text and 'Weights only' not in text:
+        return None
+    refused = ('torch.load(weights_only=True) refused it: it was not loaded and '
+               'nothing in it was executed. Use only checkpoints from a source you trust')
+    match = _REFUSED_GLOBAL.search(text)
+    if match:
+        return f'holds a disallowed object ({match.group(1).rstrip(".")}); {refused}'
+    match = _REFUSED_OTHER.search(text)
+    found = f' ({match.group(1).rstrip(".")})' if match else ''
+    return f'holds pickle data that is not a torch checkpoint{found}; {refused}'
+
+
+def describe_load_error(path: str, exc: BaseException) -> str:
+    """Why ``torch.load(path, weights_only=True)`` failed, in one line of plain words.
+
+    torch's own messages are several paragraphs long and name miniz or pickle
+    internals; this names the likely cause (empty, truncated, not a checkpoint,
+    disallowed object) from the exception and the file's first bytes.
+    """
+    if isinstance(exc, pickle.UnpicklingError):
+        reason = _refusal_reason(exc)
+        if reason:
+            return reason
+    try:
+        size = os.path.getsize(path)
+        with open(path, 'rb') as f:
+            head = f.read(16)
+    except OSError as os_exc:
+        return f'cannot be opened ({os_exc.strerror or os_exc})'
+    if size == 0:
+        return 'is empty (0 bytes): not a checkpoint'
+    if head.startswith(_ZIP_MAGIC):
+        return (f'is truncated or corrupt ({size} bytes; torch cannot read it as a zip '
+                'checkpoint archive). Copy or download it again')
+    if not head.startswith(_PICKLE_PROTO):
+        return (f'is not a checkpoint (neither a torch zip archive nor a pickle; it '
+                f'starts with {head[:12]!r})')
+    if isinstance(exc, EOFError):
+        return (f'is truncated ({size} bytes; the pickle ends early). Copy or '
+                'download it again')
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+    return f'cannot be read ({type(exc).__name__}: {first[:200]})'
+
+
+def load_checkpoint_file(path: str, what: str = 'checkpoint', *, mmap: bool = False,
+                         refused_hint: str = '') -> Any:
+    """``torch.load(path, map_location='cpu', weights_only=True)`` of a local file,
+    with mmext's safe globals; any failure is a one-line :class:`UserError`.
+
+    Args:
+        path: a local checkpoint file.
+        what: how the message names the file (``'checkpoint'``, ``'--resume'``,
+            ``'teacher checkpoint'``, ...).
+        mmap: memory-map the tensors (zip checkpoints) instead of reading them: the
+            pickle is still parsed in full, so this validates a large checkpoint
+            without reading its weights.
+        refused_hint: appended to the message when weights_only refused an object
+            (e.g. a tool's ``--trust-checkpoint`` option).
+
+    Returns:
+        What ``torch.save`` stored (usually a dict with ``state_dict``/``meta``).
+    """
+    register_checkpoint_safe_globals()
+    if not os.path.isfile(path):
+        raise UserError(f"{what} '{path}' does not exist (check the path; "
+                        'checkpoints are written to <work_dir>/iter_*.pth or '
+                        'epoch_*.pth)')
+    try:
+        with open(path, 'rb') as f:
+            is_zip = f.read(4) == _ZIP_MAGIC
+        # mmap is only possible for zip checkpoints (torch refuses it otherwise).
+        with warnings.catch_warnings():
+            # torch warns about the pickle protocol of plain pickles before it
+            # refuses them: noise next to our one-line error.
+            warnings.filterwarnings('ignore', message='Detected pickle protocol')
+            return torch.load(path, map_location='cpu', weights_only=True,
+                              mmap=mmap and is_zip)
+    except Exception as exc:  # noqa: BLE001  (torch/pickle raise many types)
+        refused = isinstance(exc, pickle.UnpicklingError) and _refusal_reason(exc)
+        raise UserError(f"{what} '{path}' {describe_load_error(path, exc)}"
+                        f"{refused_hint if refused else ''}") from exc

@@ -147,14 +147,20 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
 def load_official(path: str, trust: bool = False) -> Dict[str, 'torch.Tensor']:
     """The ``state_dict`` of an mmdet v2 checkpoint (or a bare state dict)."""
     import torch
-    try:
-        checkpoint = torch.load(path, map_location='cpu', weights_only=not trust)
-    except Exception as exc:  # noqa: BLE001  (pickle errors have many types)
-        if trust:
-            raise
-        raise UserError(f"'{path}' cannot be read with torch.load(weights_only=True) "
-                        f'({type(exc).__name__}: {str(exc)[:200]}); if you trust the '
-                        'file, rerun with --trust-checkpoint.') from exc
+
+    from mmext.utils.checkpoint import describe_load_error, load_checkpoint_file
+    if trust:
+        try:
+            checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+        except Exception as exc:  # noqa: BLE001  (torch/pickle raise many types)
+            raise UserError(f"official checkpoint '{path}' "
+                            f'{describe_load_error(path, exc)}') from exc
+    else:
+        # mmdet v2 checkpoints may hold mmcv objects in 'meta' that weights_only
+        # refuses: the message offers --trust-checkpoint for those.
+        checkpoint = load_checkpoint_file(
+            path, 'official checkpoint',
+            refused_hint=' (if you trust the file, rerun with --trust-checkpoint)')
     state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
                                                                    dict) else None
     if not isinstance(state, dict) or not all(

@@ -10,9 +10,9 @@ Two things make a config that inherits from ``mmext::`` work:
    parse the config before anything imports mmext (mmdet's and mmseg's own
    ``tools/train.py``) need the hook at interpreter start-up, which is opt-in::
 
-       python -m mmext.config_scope enable    # writes mmext-config-scope.pth
-       python -m mmext.config_scope disable   # removes it
-       python -m mmext.config_scope status
+       python -m mmext config-scope enable    # writes mmext-config-scope.pth
+       python -m mmext config-scope disable   # removes it
+       python -m mmext config-scope status
 
    The ``.pth`` line loads this file by path (standard library only, no mmext/mmdet
    import) and costs nothing until ``mmengine.config.utils`` is imported.
@@ -127,9 +127,9 @@ def disable(site_dir: Optional[str] = None) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m mmext.config_scope {enable,disable,status} [--site-dir DIR]``."""
+    """``python -m mmext config-scope {enable,disable,status} [--site-dir DIR]``."""
     parser = argparse.ArgumentParser(
-        prog='python -m mmext.config_scope',
+        prog='python -m mmext config-scope',
         description="Opt in to 'mmext::' configs in programs that do not import "
                     "mmext before they parse a config (mmdet's/mmseg's tools/train.py).")
     parser.add_argument('action', choices=['enable', 'disable', 'status'])

@@ -94,3 +94,18 @@ def test_mmseg_and_mmext_configs_resolve_on_this_stack(tmp_path):
     from mmengine.config import Config
     assert Config.fromfile(str(tmp_path / 'seg.py')).model.decode_head.type == 'LaUHead'
     assert Config.fromfile(str(tmp_path / 'up.py')).model.decode_head.type == 'FCNHead'
+
+
+def test_command_line_enable_status_disable(tmp_path):
+    def run(*args):
+        return subprocess.run([sys.executable, '-m', 'mmext', 'config-scope', *args,
+                               '--site-dir', str(tmp_path)], capture_output=True,
+                              text=True, timeout=300)
+    proc = run('enable')
+    assert proc.returncode == 0 and 'Warning' not in proc.stderr, proc.stderr
+    assert (tmp_path / config_scope.PTH_NAME).exists()
+    assert 'enabled' in run('status').stdout
+    run('disable')
+    assert not (tmp_path / config_scope.PTH_NAME).exists()
+    bad = subprocess.run([sys.executable, '-m', 'mmext', 'scope'], capture_output=True, text=True)
+    assert bad.returncode == 2 and 'config-scope' in bad.stderr

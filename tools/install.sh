@@ -103,8 +103,8 @@ if [ "$STACK" = onedl ]; then
   pip install -q --no-deps "panopticapi-lite>=0.1"
 fi
 # Earlier versions wrote the 'mmext::' start-up hook by default; it is opt-in now
-# (python -m mmext.config_scope enable).
-"$VENV/bin/python" -m mmext.config_scope disable >/dev/null
+# (python -m mmext config-scope enable).
+"$VENV/bin/python" -m mmext config-scope disable >/dev/null
 
 # Build the LaU extension now rather than at the first use (CUDA kernels too on a GPU machine).
 t=$SECONDS

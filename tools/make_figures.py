@@ -17,8 +17,10 @@ Figures (small PNGs, matplotlib Agg, fixed seed, no timestamps in the files):
 * ``demo_curves.png``: training loss and validation metric vs iteration of the
   demo runs, read from mmengine's ``vis_data/scalars.json``.
 
-Each figure takes its runs from the first complete source in ``SOURCES`` (the
-``make demo`` work dirs first, then the benchmark work dirs). A missing checkpoint
+Each figure takes its runs from the first complete source in ``SOURCES``: for
+SpatialFlow and LaU the ``make demo`` work dirs, then the benchmark ones (seed 0 of
+the same configs); for PKD the benchmark's (its teacher trained to 500 iterations),
+then ``make demo``'s. So ``make demo`` alone is enough to draw all four. A missing checkpoint
 stops the script with one ``mmext: error:`` line that names it and the command that
 writes it.
 """
@@ -80,7 +82,7 @@ class Source:
 
 SOURCES: Dict[str, List[Source]] = {
     'spatialflow': [
-        Source('make demo (or: python tools/run_demo.py spatialflow)', {
+        Source('python tools/run_demo.py spatialflow', {
             'flows': Run('SpatialFlow R18', 'configs/demo/spatialflow_r18_demo.py',
                          'work_dirs/demo/spatialflow_r18_demo', 'coco_panoptic/PQ')}),
         Source('python tools/benchmarks/spatialflow_ablation.py --seeds 0', {
@@ -92,7 +94,7 @@ SOURCES: Dict[str, List[Source]] = {
                            'coco_panoptic/PQ')}),
     ],
     'lau': [
-        Source('make demo (or: python tools/run_demo.py lau)', {
+        Source('python tools/run_demo.py lau', {
             'bilinear': Run('bilinear', 'configs/demo/seg_bilinear_demo.py',
                             'work_dirs/demo/seg_bilinear_demo', 'mIoU'),
             'lau': Run('LaU k=4', 'configs/demo/seg_lau_demo.py',
@@ -112,6 +114,15 @@ SOURCES: Dict[str, List[Source]] = {
                          'work_dirs/bench_pkd/plain_seed0', 'coco/bbox_mAP'),
             'pkd': Run('student + PKD', 'configs/demo/pkd_retinanet_r18_distill.py',
                        'work_dirs/bench_pkd/pkd_seed0', 'coco/bbox_mAP')}),
+        # make demo's runs: the same students under the 300-iteration demo teacher.
+        Source('python tools/run_demo.py pkd', {
+            'teacher': Run('teacher Faster R-CNN R18',
+                           'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py',
+                           'work_dirs/demo/pkd_teacher_faster_rcnn_r18_demo', 'coco/bbox_mAP'),
+            'plain': Run('student, plain', 'configs/demo/pkd_retinanet_r18_plain.py',
+                         'work_dirs/demo/pkd_retinanet_r18_plain', 'coco/bbox_mAP'),
+            'pkd': Run('student + PKD', 'configs/demo/pkd_retinanet_r18_distill.py',
+                       'work_dirs/demo/pkd_retinanet_r18_distill', 'coco/bbox_mAP')}),
     ],
 }
 
@@ -134,7 +145,7 @@ def pick_source(figure: str, sources: Optional[Sequence[Source]] = None) -> Sour
     """The first source of ``figure`` whose runs all have a checkpoint.
 
     Raises UserError naming the first missing checkpoint of the preferred source and
-    the command that writes it.
+    the commands that write a complete source.
     """
     sources = SOURCES[figure] if sources is None else sources
     for source in sources:
@@ -142,9 +153,14 @@ def pick_source(figure: str, sources: Optional[Sequence[Source]] = None) -> Sour
             return source
     first = sources[0]
     missing = next(r for r in first.runs.values() if not checkpoint_of(r.work_dir))
+    commands = ' or '.join(_command_text(s.command) for s in sources)
     raise UserError(f'{figure} figure: no checkpoint in {missing.work_dir}/ '
                     f'(last_checkpoint missing or pointing nowhere); create it with '
-                    f'`{first.command}`')
+                    f'{commands}')
+
+
+def _command_text(command: str) -> str:
+    return f'`{command}`' + (' (part of `make demo`)' if 'run_demo.py' in command else '')
 
 
 # ------------------------------------------------------------------ logs

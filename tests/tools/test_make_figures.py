@@ -182,8 +182,10 @@ def test_missing_checkpoint_is_one_line_naming_it_and_the_command(mf, tmp_path, 
     assert mf.checkpoint_of(str(done)) == str(done / 'iter_5.pth')
     missing = tmp_path / 'missing'
     run = mf.Run('x', 'configs/demo/seg_lau_demo.py', str(missing), 'mIoU')
-    source = mf.Source('make demo', {'a': mf.Run('y', 'c.py', str(done), 'mIoU'), 'b': run})
-    with pytest.raises(UserError, match=r'no checkpoint in .*missing/ .*`make demo`'):
+    source = mf.Source('python tools/run_demo.py lau',
+                       {'a': mf.Run('y', 'c.py', str(done), 'mIoU'), 'b': run})
+    with pytest.raises(UserError, match=r'no checkpoint in .*missing/ .*create it with '
+                       r'`python tools/run_demo.py lau` \(part of `make demo`\)$'):
         mf.pick_source('lau', [source])
 
     monkeypatch.setitem(mf.SOURCES, 'lau', [source])

@@ -48,6 +48,12 @@ def header(title: str, device: str) -> List[str]:
     ]
 
 
+def run_device() -> str:
+    """The device tools/train.py trains on here: 'cuda' when available, else 'cpu'."""
+    import torch
+    return 'cuda' if torch.cuda.is_available() else 'cpu'
+
+
 def mean_std(values: Sequence[float], digits: int = 3, signed: bool = False) -> str:
     """'mean ± sample std' (std '-' for a single value: it is undefined)."""
     std = f'{statistics.stdev(values):.{digits}f}' if len(values) > 1 else '-'

@@ -25,7 +25,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from bench_report import emit, mean_std, table  # noqa: E402
+from bench_report import emit, header, mean_std, run_device, table  # noqa: E402
 from demo_runs import train_demo  # noqa: E402
 
 METHODS = [
@@ -101,6 +101,9 @@ def main() -> None:
     print(cost_table(), flush=True)
     if args.cost_only:
         return
+    # the header now: it records the load average at the start
+    lines = header('LaU vs bilinear upsampling on the demo data (the paper\'s table '
+                   'in miniature)', run_device())
     start = time.time()
     results: Dict[str, List[Dict[str, float]]] = {}
     for name, config in METHODS:
@@ -113,8 +116,8 @@ def main() -> None:
             print(f'[lau_seg_table] {name} seed {seed}: '
                   + ', '.join(f'{m} {v:.2f}' for m, v in res.items())
                   + f' ({time.time() - t0:.0f} s)', flush=True)
-    print(f'\n{args.iters} iterations per run, seeds {args.seeds}, '
-          f'{time.time() - start:.0f} s in total\n')
+    lines += [f'{args.iters} iterations per run, seeds {args.seeds}, '
+              f'{time.time() - start:.0f} s in total', '']
     columns = ['upsampler / loss']
     for m in METRICS:
         columns += [f'{m} per seed', f'{m} mean ± std']
@@ -125,7 +128,7 @@ def main() -> None:
             values = [r[m] for r in runs]
             cells += [', '.join(f'{v:.2f}' for v in values), mean_std(values, digits=2)]
         rows.append(cells)
-    emit(table(columns, rows))
+    emit(lines + table(columns, rows))
 
 if __name__ == '__main__':
     main()

@@ -16,7 +16,7 @@ import time
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from bench_report import emit, mean_std, table  # noqa: E402
+from bench_report import emit, header, mean_std, run_device, table  # noqa: E402
 from demo_runs import train_demo  # noqa: E402
 
 VARIANTS = [
@@ -35,6 +35,9 @@ def main() -> None:
                         help='extra config overrides for every run')
     args = parser.parse_args()
 
+    # the header now: it records the load average at the start
+    lines = header('SpatialFlow with vs without the information flows, demo data',
+                   run_device())
     start = time.time()
     results = {name: [] for name, _ in VARIANTS}
     for seed in args.seeds:  # seed-major: an interrupted run still pairs the variants
@@ -49,12 +52,14 @@ def main() -> None:
             print(f'[spatialflow_ablation] {name} seed {seed}: '
                   + ', '.join(f'{k} {v:.2f}' for k, v in row.items())
                   + f' ({time.time() - t0:.0f} s)', flush=True)
-    print(f'\n{args.iters} iterations per run, seeds {args.seeds}, '
-          f'{time.time() - start:.0f} s in total\n')
-    emit(table(['variant', 'PQ per seed', *(f'{k} mean ± std' for k in KEYS)],
-               [[name, ', '.join(f'{r["PQ"]:.2f}' for r in rows),
-                 *(mean_std([r[k] for r in rows], digits=2) for k in KEYS)]
-                for name, rows in results.items()]))
+    lines += [f'{args.iters} iterations per run, seeds {args.seeds}, '
+              f'{time.time() - start:.0f} s in total', '']
+    columns = ['variant', 'PQ per seed', *(f'{k} mean ± std' for k in KEYS)]
+    emit(lines + table(columns, [
+        [name, ', '.join(f'{r["PQ"]:.2f}' for r in rows),
+         *(mean_std([r[k] for r in rows], digits=2) for k in KEYS)]
+        for name, rows in results.items()]))
+
 
 if __name__ == '__main__':
     main()

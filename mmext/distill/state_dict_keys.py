@@ -52,6 +52,8 @@ def student_keys_hook(module, state_dict, prefix, local_metadata) -> None:
                 key = new + key[len(old):]
                 break
         state_dict[key] = value
+    # state_dict() keeps per-module versions in this attribute (no public accessor);
+    # load_state_dict reads it back, so renamed keys need renamed entries.
     metadata = getattr(state_dict, '_metadata', None)
     if metadata is not None:
         for key in list(metadata):

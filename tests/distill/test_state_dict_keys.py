@@ -54,6 +54,7 @@ def _check(cls) -> None:
     state = model.state_dict()
     assert set(state) == STUDENT_KEYS | ADAPTER_KEYS
     assert torch.equal(state['distill_adapters.fpn0.weight'], model.adapters.fpn0.weight)
+    # torch keeps module versions only in the private _metadata (see the hook)
     assert state._metadata['1']['version'] == 2  # BN's version follows its key
     other = cls()
     result = other.load_state_dict(state, strict=True)

@@ -145,11 +145,12 @@ def enable_tta(cfg, config_path: str) -> None:
 
 
 def build_test_config(args: argparse.Namespace):
-    """The config that ``main`` tests with: pre-flight checks (display, checkpoint,
-    data), then ``args`` applied (load_from, --tta, --amp, drawing, --out)."""
+    """The config that ``main`` tests with: pre-flight checks (display, data), ``args``
+    applied (load_from, --tta, --amp, drawing, --out), then the checkpoint loaded
+    once as the Runner will load it, so that every mistake fails before the Runner
+    exists."""
     if args.show:
         check_display()
-    check_checkpoint(args.checkpoint)
     cfg = prepare_config(args, 'test')
     cfg.load_from = args.checkpoint
     if args.tta:
@@ -162,6 +163,7 @@ def build_test_config(args: argparse.Namespace):
         enable_seg_output(cfg, args.out)
     elif args.out:
         check_det_output(args.out)
+    check_checkpoint(args.checkpoint)
     return cfg
 
 

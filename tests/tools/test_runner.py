@@ -173,3 +173,25 @@ def test_bench_report_mean_std_and_table():
     assert report.mean_std([0.1, 0.3], signed=True) == '+0.200 ± 0.141'
     assert report.table(['a', 'b'], [[1, 'x'], [2, 'y']]) == [
         '| a | b |', '|---|---|', '| 1 | x |', '| 2 | y |']
+
+
+def test_train_demo_options_and_final_validation_record(tmp_path, monkeypatch):
+    demo_runs = _load('demo_runs', 'tools/benchmarks/demo_runs.py')
+    calls = []
+    monkeypatch.setattr(demo_runs, 'run_tool', lambda args, log: calls.append(args))
+    monkeypatch.setattr(demo_runs, 'logged_scalars', lambda work_dir: [
+        {'loss': 1.0, 'lr': 0.1, 'step': 10}, {'mIoU': 40.0, 'step': 0},
+        {'loss': 0.5, 'lr': 0.1, 'step': 20}, {'mIoU': 50.0, 'step': 0}])
+    config = 'configs/demo/seg_bilinear_demo.py'  # warm-up: 30 iterations
+    record = demo_runs.train_demo(config, 3, 200, str(tmp_path), ['a.b=1'])
+    assert record == {'mIoU': 50.0, 'step': 0}  # the last validation
+    assert calls[-1] == ['tools/train.py', config, '--work-dir', str(tmp_path),
+                         '--cfg-options', 'randomness.seed=3',
+                         *runner.short_schedule(200), 'a.b=1']  # warm-up kept
+    demo_runs.train_demo(config, 0, 20, str(tmp_path))  # shorter than the warm-up
+    assert calls[-1][-3:] == ['param_scheduler.0.end=5', 'param_scheduler.1.begin=5',
+                              'param_scheduler.1.end=20']
+    monkeypatch.setattr(demo_runs, 'logged_scalars', lambda work_dir: [
+        {'loss': 1.0, 'lr': 0.1, 'step': 10}])
+    with pytest.raises(SystemExit, match='no validation metrics'):
+        demo_runs.train_demo(config, 0, 200, str(tmp_path))

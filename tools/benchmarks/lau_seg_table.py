@@ -10,6 +10,7 @@ that the LaU head adds, for the demo model and for the paper's EncNet-R50 settin
     python tools/benchmarks/lau_seg_table.py                    # 3 seeds x 3 methods
     python tools/benchmarks/lau_seg_table.py --seeds 0 1 2 3 --iters 300
     python tools/benchmarks/lau_seg_table.py --cost-only        # params/MACs only
+    python tools/benchmarks/lau_seg_table.py --seeds 0 --iters 2  # smoke (~2.5 min)
 
 Each run is ``tools/train.py CONFIG --cfg-options randomness.seed=S
 train_cfg.max_iters=N ...`` (validation once, at the end); mIoU, bIoU@3px and bIoU@8px

@@ -3,8 +3,10 @@
 The C++/CUDA sources under ``mmext/ops/csrc`` are compiled on first use with
 ``torch.utils.cpp_extension.load(..., is_python_module=False)``; loading the
 shared library runs its ``TORCH_LIBRARY`` blocks, which define
-``torch.ops.mmext.lau_forward`` / ``lau_backward``. The fake (meta) kernels and
-the autograd formula are then registered here, once, with ``torch.library``.
+``torch.ops.mmext.lau_forward`` / ``lau_backward`` (CUDA builds also define the
+test/benchmark-only ``torch.ops.mmext_testing.lau_forward_impl`` /
+``lau_backward_impl``). The fake (meta) kernels and the autograd formula are
+then registered here, once, with ``torch.library``.
 
 Build cache: ``$MMEXT_EXT_DIR`` or ``~/.cache/mmext/lau_<torch version>_<cpu|cuda>``.
 torch's JIT build hashes sources and flags, so edited sources rebuild by

@@ -87,12 +87,12 @@ class _ImplFn(torch.autograd.Function):
     def forward(ctx, x, off, k, impl):
         ctx.save_for_backward(x, off)
         ctx.k, ctx.impl = k, impl
-        return torch.ops.mmext._lau_forward_impl(x, off, k, k, impl)
+        return torch.ops.mmext_testing.lau_forward_impl(x, off, k, k, impl)
 
     @staticmethod
     def backward(ctx, gy):
         x, off = ctx.saved_tensors
-        gx, goff = torch.ops.mmext._lau_backward_impl(gy.contiguous(), x, off, ctx.k, ctx.k, ctx.impl)
+        gx, goff = torch.ops.mmext_testing.lau_backward_impl(gy.contiguous(), x, off, ctx.k, ctx.k, ctx.impl)
         return gx, goff, None, None
 
 
@@ -170,8 +170,8 @@ def profile(dtype: torch.dtype) -> None:
     """One forward + backward of each CUDA kernel family on C=150 (for ncu)."""
     x, off, gy = make_inputs("cuda", dtype, 8, 150, 64, 64, 4, 1)
     for impl in (1, 2, 1, 2):  # second round: after warm-up, what ncu should look at
-        torch.ops.mmext._lau_forward_impl(x, off, 4, 4, impl)
-        torch.ops.mmext._lau_backward_impl(gy, x, off, 4, 4, impl)
+        torch.ops.mmext_testing.lau_forward_impl(x, off, 4, 4, impl)
+        torch.ops.mmext_testing.lau_backward_impl(gy, x, off, 4, 4, impl)
     torch.cuda.synchronize()
     print("profile pass done")
 

@@ -25,5 +25,8 @@ demo: install
 data: install
 	@$(PY) tools/make_demo_data.py
 
+figures: install
+	@$(PY) tools/make_figures.py
+
 clean:
 	rm -rf work_dirs data/demo

@@ -26,13 +26,3 @@ def test_demo_config_builds_model(repo_root):
     assert type(model).__name__ == 'RetinaNet'
     assert model.bbox_head.num_classes == 3
 
-
-def test_configs_inherit_through_mmext_scope(tmp_path):
-    """A user's project inherits mmext configs with 'mmext::<folder>/<file>.py'."""
-    user_cfg = tmp_path / 'my_retinanet.py'
-    user_cfg.write_text("_base_ = 'mmext::demo/retinanet_r18_demo.py'\n"
-                        "model = dict(bbox_head=dict(num_classes=5))\n")
-    cfg = Config.fromfile(str(user_cfg))
-    assert cfg.model.bbox_head.num_classes == 5
-    assert cfg.model.backbone.depth == 18
-    assert cfg.train_dataloader.dataset.type == 'DemoCocoDataset'

@@ -7,6 +7,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+from mmext.config_scope import _distribution_installed
+
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / 'pyproject.toml').read_text())
 
@@ -62,15 +64,7 @@ def test_stack_extras_pin_what_each_stack_needs():
 
 def test_this_venv_matches_one_stack_extra():
     extras = PROJECT['project']['optional-dependencies']
-    stack = 'onedl' if _installed('onedl-mmcv') else 'upstream'
+    stack = 'onedl' if _distribution_installed('onedl-mmcv') else 'upstream'
     for req in map(Requirement, extras[stack]):
         version = Version(importlib.metadata.version(req.name))
         assert version in req.specifier, f'{req.name} {version} not in {req} ({stack})'
-
-
-def _installed(name: str) -> bool:
-    try:
-        importlib.metadata.version(name)
-        return True
-    except importlib.metadata.PackageNotFoundError:
-        return False

@@ -277,6 +277,19 @@ def _axis_off(ax) -> None:
         spine.set_visible(False)
 
 
+def _save_with_legend(fig, classes: Sequence[str], palette: Sequence, void_label: str,
+                      title: str, out: str) -> str:
+    """One legend entry per class colour (plus black = ``void_label``) under the
+    panels, the title above them, then :func:`save`."""
+    handles = [Patch(color=np.asarray(p) / 255, label=n) for n, p in zip(classes, palette)]
+    handles.append(Patch(color='black', label=void_label))
+    fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=7,
+               frameon=False)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
+    return save(fig, out)
+
+
 def panoptic_to_rgb(labels: np.ndarray, instances: np.ndarray, palette: Sequence,
                     void_label: int) -> np.ndarray:
     """Colour a panoptic map: (H, W) class labels + (H, W) instance ids -> (H, W, 3).
@@ -322,13 +335,7 @@ def plot_panoptic_panel(rows: Sequence[PanopticRow], classes: Sequence[str],
             ax.imshow(img, interpolation='nearest')
             ax.set_title(name, fontsize=8)
             _axis_off(ax)
-    handles = [Patch(color=np.asarray(p) / 255, label=n) for n, p in zip(classes, palette)]
-    handles.append(Patch(color='black', label='void'))
-    fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=7,
-               frameon=False)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    return save(fig, out)
+    return _save_with_legend(fig, classes, palette, 'void', title, out)
 
 
 @dataclass
@@ -375,13 +382,7 @@ def plot_lau_panel(rows: Sequence[SegRow], classes: Sequence[str], palette: Sequ
         ax.set_title(f'offsets (max {max_len:.1f} px)', fontsize=8)
         for c in range(5):
             _axis_off(axes[r, c])
-    handles = [Patch(color=np.asarray(p) / 255, label=n) for n, p in zip(classes, palette)]
-    handles.append(Patch(color='black', label='ignore (GT)'))
-    fig.legend(handles=handles, loc='lower center', ncol=len(handles), fontsize=7,
-               frameon=False)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.97))
-    return save(fig, out)
+    return _save_with_legend(fig, classes, palette, 'ignore (GT)', title, out)
 
 
 def plot_pkd_panel(levels: Sequence[str], bars: Dict[str, Sequence[float]], out: str,

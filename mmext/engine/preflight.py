@@ -3,7 +3,7 @@ a message naming the problem, instead of deep inside dataset or model constructi
 import json
 import os
 import os.path as osp
-from typing import Iterator, List, Optional, Tuple
+from typing import Collection, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict
 
@@ -196,6 +196,18 @@ def _bad_box(bbox: object) -> Optional[str]:
     return None
 
 
+def _check_box_and_category(item: dict, where: str, category_ids: Collection) -> None:
+    """Raise UserError if a detection annotation or panoptic segment ``item`` has an
+    unusable bbox or (when ``category_ids`` is not empty) an unknown category_id;
+    ``where`` names it ('<file>: annotation id 3 (image id 1)')."""
+    reason = _bad_box(item.get('bbox'))
+    if reason:
+        raise UserError(f'{where}: {reason}')
+    if category_ids and item.get('category_id') not in category_ids:
+        raise UserError(f"{where}: category_id {item.get('category_id')} "
+                        'is not in categories')
+
+
 def _missing_files(entries: List[Tuple[str, str]]) -> List[Tuple[str, str]]:
     return [(entry, path) for entry, path in entries if not osp.isfile(path)]
 
@@ -250,21 +262,13 @@ def check_coco_annotations(path: str, where: str = 'dataset',
                 if not isinstance(segment, dict):
                     raise UserError(f'{at}: {entry}: a segments_info entry is not '
                                     'an object')
-                name = f"{entry}, segment id {segment.get('id')}"
-                reason = _bad_box(segment.get('bbox'))
-                if reason:
-                    raise UserError(f'{at}: {name}: {reason}')
-                if category_ids and segment.get('category_id') not in category_ids:
-                    raise UserError(f"{at}: {name}: category_id "
-                                    f"{segment.get('category_id')} is not in categories")
+                _check_box_and_category(
+                    segment, f"{at}: {entry}, segment id {segment.get('id')}",
+                    category_ids)
             continue
-        name = f"annotation id {ann.get('id')} (image id {ann.get('image_id')})"
-        reason = _bad_box(ann.get('bbox'))
-        if reason:
-            raise UserError(f'{at}: {name}: {reason}')
-        if category_ids and ann.get('category_id') not in category_ids:
-            raise UserError(f"{at}: {name}: category_id {ann.get('category_id')} "
-                            'is not in categories')
+        _check_box_and_category(
+            ann, f"{at}: annotation id {ann.get('id')} (image id {ann.get('image_id')})",
+            category_ids)
 
     checks = image_files
     if seg_dir is not None:

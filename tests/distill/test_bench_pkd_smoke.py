@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.tool_runner import run_tool
+from tests.tool_runner import load_tool, run_tool
 
 BENCH = 'tools/benchmarks/bench_pkd.py'
 
@@ -71,15 +71,7 @@ def test_table_part_without_teacher_checkpoint_says_what_is_missing(tmp_path):
 
 
 def _bench_module():
-    import importlib.util
-    import os.path as osp
-
-    from tests.tool_runner import ROOT
-    spec = importlib.util.spec_from_file_location(
-        'bench_pkd', osp.join(ROOT, 'tools/benchmarks/bench_pkd.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/benchmarks/bench_pkd.py')
 
 
 def test_table_lines_give_mean_std_and_paired_differences():

@@ -1,24 +1,19 @@
 """tools/convert_distill_checkpoint.py on a real FeatureDistiller state dict (the demo
 distill config's model): the result is exactly the plain student's."""
-import importlib.util
 import os.path as osp
 
 import torch
 from mmengine.config import Config
 
 import mmext  # noqa: F401  (registers FeatureDistiller / PKDLoss)
+from tests.tool_runner import ROOT, load_tool
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DISTILL = osp.join(ROOT, 'configs/demo/pkd_retinanet_r18_distill.py')
 PLAIN = osp.join(ROOT, 'configs/demo/pkd_retinanet_r18_plain.py')
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'convert_distill_checkpoint', osp.join(ROOT, 'tools/convert_distill_checkpoint.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool('tools/convert_distill_checkpoint.py')
 
 
 def test_converted_distiller_checkpoint_loads_into_the_plain_student(tmp_path):

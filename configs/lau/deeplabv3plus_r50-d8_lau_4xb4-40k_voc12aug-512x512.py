@@ -4,6 +4,8 @@
 # VOC script exists: mmseg's DeepLabV3+ recipe is kept for both (head at the base lr),
 # so the offset branch learns at the head's lr (lr_mult 1), without weight decay.
 _base_ = './deeplabv3plus_r50-d8_4xb4-40k_voc12aug-512x512_bilinear.py'
+# The LaU head change of the EncNet LaU configs, restated: mmengine refuses a key
+# in two _base_ files, so it cannot be a shared base.
 model = dict(
     decode_head=dict(
         type='LaUHead', head='DepthwiseSeparableASPPHead',

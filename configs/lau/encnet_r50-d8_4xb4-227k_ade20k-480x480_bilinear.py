@@ -10,6 +10,8 @@ model = dict(
     data_preprocessor=data_preprocessor,
     auxiliary_head=dict(loss_decode=dict(loss_weight=0.2)),  # --aux-weight default
     test_cfg=dict(_delete_=True, mode='slide', crop_size=crop_size, stride=(320, 320)))
+# The official recipe's pipeline and heads' lr, as in the other EncNet baseline:
+# restated, as mmengine refuses a key in two _base_ files (each has its dataset base).
 # Short side base_size * U(0.5, 2) (encoding/datasets/base.py:L73-L80), crop 480.
 train_pipeline = [
     dict(type='LoadImageFromFile'),

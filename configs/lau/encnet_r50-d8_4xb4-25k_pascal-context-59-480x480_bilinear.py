@@ -16,6 +16,8 @@ model = dict(
     decode_head=dict(num_classes=59),
     auxiliary_head=dict(num_classes=59, loss_decode=dict(loss_weight=0.2)),  # --aux-weight
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(320, 320)))
+# The official recipe's pipeline and heads' lr, as in the other EncNet baseline:
+# restated, as mmengine refuses a key in two _base_ files (each has its dataset base).
 # Backbone at lr, heads at 10 x lr (train.py:L68-L80, lr_scheduler.py:L66-L69).
 # Short side base_size * U(0.5, 2) (encoding/datasets/base.py:L73-L80), crop 480;
 # test: long side 520 (mmseg's Context test pipeline), 480 windows, stride 320.

@@ -4,23 +4,14 @@
 #   python tools/train.py configs/pkd/retina_x101_r50.py
 # Differs from retina_r50.py in the teacher and the loss weight (10, as the authors).
 # Both necks give P3-P7, so the authors' index pairing 0..3 is strides 8..64 on both.
-_base_ = [
-    'mmdet::retinanet/retinanet_r50_fpn_2x_coco.py',
-    './_base_/pkd_coco.py',
-]
+_base_ = './retina_r50.py'
 
 model = dict(
-    _delete_=True,
-    type='FeatureDistiller',
-    student={{_base_.model}},
     teacher=dict(
+        _delete_=True,  # another teacher: none of the Swin one's settings
         config='mmdet::retinanet/retinanet_x101-64x4d_fpn_1x_coco.py',
         checkpoint='checkpoints/retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth',
         checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/retinanet/'
         'retinanet_x101_64x4d_fpn_1x_coco/'
         'retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth'),
-    distill=dict(
-        loss=dict(type='PKDLoss', loss_weight=10.0, resize='student'),
-        pairing='index',
-        levels=[0, 1, 2, 3],
-        adapter='auto'))
+    distill=dict(loss=dict(loss_weight=10.0)))

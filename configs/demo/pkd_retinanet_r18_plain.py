@@ -8,6 +8,7 @@ train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 val_cfg = None
 val_dataloader = None
 val_evaluator = None
+# Restated for max_iters = 200: a list replaces the base's whole list.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,

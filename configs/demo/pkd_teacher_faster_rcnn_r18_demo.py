@@ -7,7 +7,7 @@
 # too slow for the demo's time budget; only the teacher's backbone+neck matter to PKD.)
 _base_ = [
     'mmdet::_base_/models/faster-rcnn_r50_fpn.py',
-    'mmdet::_base_/default_runtime.py',
+    './_base_/demo_schedule.py',  # AdamW, cosine decay; 300 iterations here
     './_base_/demo_coco_detection.py',
 ]
 
@@ -32,26 +32,17 @@ model = dict(
     test_cfg=dict(rpn=dict(nms_pre=500, max_per_img=300)))
 
 max_iters = 300
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
 # No validation during training (run_demo / tools/test.py evaluate afterwards).
 val_cfg = None
 val_dataloader = None
 val_evaluator = None
-test_cfg = dict(type='TestLoop')
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    clip_grad=dict(max_norm=10, norm_type=2))
+# _delete_ drops schedule_1x's mmdet scope tag: the same loop, as this config always had.
+test_cfg = dict(_delete_=True, type='TestLoop')
+# Restated for max_iters = 300: a list replaces the base's whole list.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,
          eta_min=1e-5),
 ]
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters,
-                    max_keep_ckpts=1))
-log_processor = dict(by_epoch=False)
-auto_scale_lr = dict(enable=False, base_batch_size=8)
-# A fixed seed: the demo prints the same numbers on every run of the same machine.
-randomness = dict(seed=0)
+default_hooks = dict(checkpoint=dict(interval=max_iters))

@@ -23,6 +23,7 @@ val_dataloader = dict(  # the demo val split (= test_dataloader of the base)
 val_evaluator = dict(
     _delete_=True, type='CocoMetric', metric='bbox', format_only=False,
     ann_file='data/demo/annotations/instances_val.json')
+# Restated for max_iters = 500: a list replaces the base's whole list.
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=50),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=max_iters,

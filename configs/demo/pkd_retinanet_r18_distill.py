@@ -10,9 +10,7 @@
 # so tools/test.py tests them with this config or with pkd_retinanet_r18_plain.py.
 _base_ = './pkd_retinanet_r18_plain.py'
 
-# Restated as in configs/pkd/*.py: the student is this file's own `_base_` model
-# ({{_base_.model}} resolves only here), so the wrapper cannot live in a shared base.
-model = dict(
+model = dict(  # restated in each config: `student` is this file's own _base_ model
     _delete_=True,
     type='FeatureDistiller',
     student={{_base_.model}},

@@ -16,9 +16,7 @@ _base_ = [
     './_base_/pkd_coco.py',
 ]
 
-# Restated in each configs/pkd/*.py: the student is this file's own `_base_` model
-# ({{_base_.model}} resolves only here), so the wrapper cannot live in a shared base.
-model = dict(
+model = dict(  # restated in each config: `student` is this file's own _base_ model
     _delete_=True,
     type='FeatureDistiller',
     student={{_base_.model}},

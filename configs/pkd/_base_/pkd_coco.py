@@ -1,6 +1,6 @@
 # What every configs/pkd/*.py shares: mmext registration and the COCO layout hint.
-# The model itself (student + teacher + distill) is written in each config, so that a
-# config shows its pair at a glance; swap `_base_` (student) or `teacher` to change it.
+# The model (student + teacher + distill) is in each config: its student is that
+# file's own `_base_` model (mmengine: no key in two bases); the pair shows at a glance.
 custom_imports = dict(imports=['mmext'], allow_failed_imports=False)
 
 dataset_layout_hint = (

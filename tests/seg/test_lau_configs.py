@@ -40,11 +40,21 @@ def _name(path):
     return osp.basename(path)
 
 
-def _baseline_of(path):
+def _base_of(path):
     with open(path) as f:
         text = f.read()
     start = text.index("_base_ = '") + len("_base_ = '")
     return osp.normpath(osp.join(osp.dirname(path), text[start:text.index("'", start)]))
+
+
+def _baseline_of(path):
+    """The bilinear config at the end of ``path``'s `_base_` chain (the LaU-reg configs
+    derive from the LaU-og ones)."""
+    for _ in range(3):
+        path = _base_of(path)
+        if path.endswith(('_bilinear.py', '_bilinear_demo.py')):
+            return path
+    raise AssertionError(f'{path}: no bilinear baseline within 3 _base_ steps')
 
 
 @functools.lru_cache(maxsize=None)

@@ -13,7 +13,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 def run_tool(args: List[str], timeout: int = 600, **env: str) -> subprocess.CompletedProcess:
     """Run ``args`` (a tools/ script and its options) from the repo root."""
-    full_env = dict(os.environ, **env)
+    # The launch scripts (dist_*.sh, slurm_*.sh) run the tools with $PYTHON: the
+    # interpreter of this test run, i.e. the stack under test.
+    full_env = dict(os.environ, PYTHON=sys.executable, **env)
     cmd = [sys.executable, *args] if args[0].endswith('.py') else args
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout, env=full_env)

@@ -9,11 +9,14 @@ require_args() {
     if [ $# -lt "$min" ]; then echo "usage: $0 $usage" >&2; exit 2; fi
 }
 
-# The clone's .venv unless PYTHON is given or a venv is active; the clone first on
-# PYTHONPATH so that the launched tools import this checkout's mmext.
+# The Python: $PYTHON if given, else the active venv's, else the clone's $VENV
+# (.venv, or .venv-onedl under `make ... STACK=onedl`); the clone first on PYTHONPATH
+# so that the launched tools import this checkout's mmext.
 if [ -z "${PYTHON:-}" ]; then
     PYTHON=python
-    [ -x "$HERE/../.venv/bin/python" ] && [ -z "${VIRTUAL_ENV:-}" ] && PYTHON="$HERE/../.venv/bin/python"
+    if [ -n "${VIRTUAL_ENV:-}" ]; then PYTHON="$VIRTUAL_ENV/bin/python"
+    elif [ -x "$HERE/../${VENV:-.venv}/bin/python" ]; then PYTHON="$HERE/../${VENV:-.venv}/bin/python"
+    fi
 fi
 export PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}"
 

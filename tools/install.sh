@@ -104,7 +104,8 @@ if [ "$STACK" = onedl ]; then
 fi
 # Earlier versions wrote the 'mmext::' start-up hook by default; it is opt-in now
 # (python -m mmext config-scope enable).
-"$VENV/bin/python" -m mmext config-scope disable >/dev/null
+# (run as a script: standard library only, so it does not import mmdet/mmseg)
+"$VENV/bin/python" mmext/config_scope.py disable >/dev/null
 
 # Build the LaU extension now rather than at the first use (CUDA kernels too on a GPU machine).
 t=$SECONDS

@@ -24,7 +24,8 @@ from typing import Mapping, Optional
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 
-from mmext.engine import check_checkpoint, run_cli  # noqa: E402
+from mmext.engine import (check_checkpoint, finish_distributed,  # noqa: E402
+                          run_cli)
 from mmext.engine.cli import (add_runner_args, build_runner,  # noqa: E402
                               parse_runner_args, prepare_config)
 from mmext.utils.errors import UserError  # noqa: E402
@@ -178,6 +179,7 @@ def main() -> None:
         from mmdet.evaluation import DumpDetResults
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()
+    finish_distributed()
 
 
 if __name__ == '__main__':

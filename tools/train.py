@@ -9,7 +9,8 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone
 
-from mmext.engine import check_checkpoint, run_cli  # noqa: E402
+from mmext.engine import (check_checkpoint, finish_distributed,  # noqa: E402
+                          run_cli)
 from mmext.engine.cli import (add_runner_args, build_runner,  # noqa: E402
                               parse_runner_args, prepare_config)
 
@@ -54,6 +55,7 @@ def main() -> None:
     else:
         check_checkpoint(cfg.get('load_from'), '--resume' if args.resume else 'load_from')
     build_runner(cfg).train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -4,6 +4,8 @@ mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its runner wraps mo
 with ``device_ids=[LOCAL_RANK]``; both fail without CUDA. When no GPU is visible we
 initialise the process group with gloo ourselves (mmengine then skips its own
 ``init_dist``) and switch the wrapper to :class:`CPUDistributedDataParallel`.
+:func:`finish_distributed` tears the group down at the end of a run (mmengine
+never does).
 """
 import os
 from datetime import timedelta
@@ -39,3 +41,22 @@ def setup_launcher(cfg: Config, launcher: str) -> None:
         wrapper.setdefault('find_unused_parameters',
                            cfg.get('find_unused_parameters', False))
     cfg.model_wrapper_cfg = wrapper
+
+
+def finish_distributed() -> None:
+    """End a distributed run cleanly: wait for every rank, then destroy the process
+    group. No-op outside a distributed run.
+
+    Neither mmengine's Runner nor its ``init_dist`` destroys the group. Left to the
+    interpreter's exit, a rank that finishes first tears down its gloo/NCCL threads
+    while a peer may still be talking to it: the C++ side then aborts with
+    "terminate called without an active exception" (SIGABRT) after a run that
+    succeeded, and torchrun reports the whole job as failed (pytorch/pytorch#190489;
+    Gloo work objects freed during interpreter finalisation, pytorch/pytorch#179291).
+    Called after a successful run only: after an exception the peers may be stuck in
+    a collective and the barrier would hang (pytorch/torchtitan#1342).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    dist.destroy_process_group()

@@ -4,9 +4,10 @@
 #                             numpy 1                                       -> .venv
 #   STACK=onedl               the maintained OneDL forks: onedl-mmcv 2.3, mmdet 3.5,
 #                             mmseg 1.4, numpy 2                            -> .venv-onedl
-# mmcv is built from source when pip has no wheel for it (13-17 min on 2 cores, then
-# pip's wheel cache makes it seconds). On a CUDA machine (a CUDA torch in the venv and
-# nvcc) it is built with its CUDA ops; tools/cuda_build_env.py decides the flags.
+# mmcv is built from source when pip has no wheel for it (7 min on an idle 2-core VM,
+# up to 17 min on a busy one; then pip's wheel cache makes it seconds). On a CUDA
+# machine (a CUDA torch in the venv and nvcc) it is built with its CUDA ops;
+# tools/cuda_build_env.py decides the flags.
 # Idempotent: a second run checks a stamp and the imports, and returns in seconds.
 #   PYTHON=python3.11 tools/install.sh       # choose the interpreter
 #   FORCE=1 tools/install.sh                 # redo every step
@@ -85,7 +86,7 @@ if ! mmcv_ok; then
   # A wheel cached by an earlier CPU build would come back without the CUDA ops.
   [ "$MMEXT_BUILD_CUDA" = 1 ] && cache=(--no-cache-dir --force-reinstall --no-deps)
   say "building $MMCV with its $( [ "$MMEXT_BUILD_CUDA" = 1 ] && echo CUDA+CPU || echo CPU ) ops" \
-      "(first time 13-17 min on 2 cores, then cached; full log: $log)"
+      "(first time 7-17 min on 2 cores, then cached; full log: $log)"
   t=$SECONDS
   if ! MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} "$VENV/bin/python" -m pip \
        --disable-pip-version-check install -v --no-build-isolation "${cache[@]}" "$MMCV" \

@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / 'mmext'
 def _mmext_imports(path: Path):
     """Absolute names of the mmext modules that ``path`` imports."""
     parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
-    package = parts[:-1] if parts[-1] != '__init__' else parts[:-1]
+    package = parts[:-1]  # the containing package, for a module and an __init__ alike
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level:

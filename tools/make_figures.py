@@ -216,13 +216,15 @@ def pearson_r(feat_s: torch.Tensor, feat_t: torch.Tensor) -> torch.Tensor:
     """Per-channel Pearson r of two maps, statistics over N*H*W (as PKD's loss).
 
     feat_s, feat_t: (N, C, H, W), same shape. Returns (C,) in [-1, 1]; a constant
-    channel gives 0. PKD's loss per channel is (1 - r) / ... (docs/pkd.md).
+    channel gives 0. PKD's loss per channel is about 1 - r (docs/pkd.md).
     """
     from mmext.distill.pkd_loss import standardize_per_channel
     if feat_s.shape != feat_t.shape:
         raise ValueError(f'pearson_r: shapes differ: {tuple(feat_s.shape)} vs '
                          f'{tuple(feat_t.shape)}')
-    return (standardize_per_channel(feat_s) * standardize_per_channel(feat_t)).mean(1)
+    # population std: the mean of the products is r itself
+    return (standardize_per_channel(feat_s, unbiased=False) *
+            standardize_per_channel(feat_t, unbiased=False)).mean(1)
 
 
 def _rows(feat: torch.Tensor) -> torch.Tensor:

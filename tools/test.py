@@ -164,7 +164,7 @@ def build_test_config(args: argparse.Namespace):
         enable_seg_output(cfg, args.out)
     elif args.out:
         check_det_output(args.out)
-    check_checkpoint(args.checkpoint)
+    check_checkpoint(args.checkpoint, model=cfg.model)
     return cfg
 
 

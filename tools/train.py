@@ -53,7 +53,8 @@ def main() -> None:
         latest = find_latest_checkpoint(cfg.work_dir) if osp.isfile(marker) else None
         check_checkpoint(latest, f'--resume (latest checkpoint of {cfg.work_dir})')
     else:
-        check_checkpoint(cfg.get('load_from'), '--resume' if args.resume else 'load_from')
+        check_checkpoint(cfg.get('load_from'), '--resume' if args.resume else 'load_from',
+                         model=cfg.model)
     build_runner(cfg).train()
     finish_distributed()
 

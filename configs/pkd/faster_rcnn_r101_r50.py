@@ -18,7 +18,8 @@ model = dict(  # restated in each config: `student` is this file's own _base_ mo
         '20200504_210455-1d2dac9c.pth',
         checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/faster_rcnn/'
         'faster_rcnn_r101_fpn_2x_coco/faster_rcnn_r101_fpn_2x_coco_bbox_mAP-0.398_'
-        '20200504_210455-1d2dac9c.pth'),
+        '20200504_210455-1d2dac9c.pth',
+        train_mode='norm_eval'),
     distill=dict(
         loss=dict(type='PKDLoss', loss_weight=6.0, resize='student'),
         pairing='index',

@@ -20,7 +20,8 @@ model = dict(  # restated in each config: `student` is this file's own _base_ mo
         'ede514a8.pth',
         checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/fcos/'
         'fcos_x101_64x4d_fpn_gn-head_mstrain_640-800_2x_coco/'
-        'fcos_x101_64x4d_fpn_gn-head_mstrain_640-800_2x_coco-ede514a8.pth'),
+        'fcos_x101_64x4d_fpn_gn-head_mstrain_640-800_2x_coco-ede514a8.pth',
+        train_mode='norm_eval'),
     distill=dict(
         loss=dict(type='PKDLoss', loss_weight=10.0, resize='student'),
         pairing='index',

@@ -21,7 +21,8 @@ model = dict(  # restated in each config: `student` is this file's own _base_ mo
         checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/reppoints/'
         'reppoints_moment_x101_fpn_dconv_c3-c5_gn-neck%2Bhead_2x_coco/'
         'reppoints_moment_x101_fpn_dconv_c3-c5_gn-neck%2Bhead_2x_coco_20200329-'
-        'f87da1ea.pth'),
+        'f87da1ea.pth',
+        train_mode='norm_eval'),
     distill=dict(
         loss=dict(type='PKDLoss', loss_weight=10.0, resize='student'),
         pairing='index',

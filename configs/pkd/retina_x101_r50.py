@@ -13,5 +13,6 @@ model = dict(
         checkpoint='checkpoints/retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth',
         checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/retinanet/'
         'retinanet_x101_64x4d_fpn_1x_coco/'
-        'retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth'),
+        'retinanet_x101_64x4d_fpn_1x_coco_20200130-366f5af1.pth',
+        train_mode='norm_eval'),
     distill=dict(loss=dict(loss_weight=10.0)))

@@ -4,11 +4,16 @@
         type='FeatureDistiller',
         student=dict(type='RetinaNet', ...),            # any mmdet detector config
         teacher=dict(config='mmdet::swin/mask-rcnn_swin-s-...py',   # or a local .py
-                     checkpoint='checkpoints/teacher.pth'),
+                     checkpoint='checkpoints/teacher.pth',
+                     train_mode='norm_eval'),  # the authors' (MMRazor's); or 'eval'
         distill=dict(loss=dict(type='PKDLoss', loss_weight=6.0),
                      pairing='index',     # the authors' (neck output i with i); 'stride'
                      levels=[0, 1, 2, 3], # indices (or strides); None: all shared
                      adapter='auto'))     # 1x1 conv where channel counts differ
+
+Every default is the authors' (MMRazor's PKD configs): index pairing, the teacher's
+normalisation layers in eval mode and the rest of it in training mode while the
+student trains, the unbiased-std PKD loss.
 
 One job per file (docs/pkd.md):
 
@@ -20,8 +25,8 @@ One job per file (docs/pkd.md):
 
 The teacher is NOT a registered submodule: it is absent from ``parameters()``
 (optimizer, DDP), ``state_dict()`` and ``init_weights()``; ``to()`` / ``cuda()`` /
-``half()`` still reach it (``_apply`` is forwarded) and ``train()`` always leaves it
-(every module of it) in eval mode.
+``half()`` still reach it (``_apply`` is forwarded), and ``train()`` sets its modes
+(:func:`~mmext.distill.teacher.set_teacher_mode`).
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -34,10 +39,12 @@ from .config_checks import as_config_dict, check_keys
 from .input_transform import TeacherInputTransform
 from .levels import LevelPair, build_adapters, measure_levels, pair_levels
 from .state_dict_keys import register_key_hooks
-from .teacher import TeacherTrunk, build_teacher, check_teacher_cfg
+from .teacher import (TeacherTrunk, build_teacher, check_teacher_cfg,
+                      set_teacher_mode)
 
 DISTILL_KEYS = ('loss', 'pairing', 'levels', 'adapter')
 DEFAULT_LOSS = dict(type='PKDLoss', loss_weight=1.0)
+DEFAULT_PAIRING = 'index'  # the authors' (MMRazor's data_idx 0..3)
 
 
 @MODELS.register_module()
@@ -48,13 +55,18 @@ class FeatureDistiller(BaseDetector):
         student: config of any mmdet detector (the model that is trained, tested
             and saved).
         teacher: ``dict(config=<local .py | 'mmdet::...py' | model dict>,
-            checkpoint=<path>, checkpoint_url=<optional, shown when missing>)``.
+            checkpoint=<path>, checkpoint_url=<optional, shown when missing>,
+            train_mode=<'norm_eval' (default, the authors') | 'eval'>)``.
+            ``train_mode``: the teacher's modes while the student trains:
+            'norm_eval' puts its normalisation layers in eval mode and keeps
+            dropout / drop-path active, as MMRazor's ``teacher_norm_eval=True``;
+            'eval' puts every module in eval mode (deterministic targets).
             ``checkpoint=None`` is refused unless ``random_init=True`` (tests and
             model building only: the teacher would be untrained).
         distill: ``loss`` (default ``PKDLoss``, weight 1; the loss resizes the
             student map to the teacher's when their sizes differ), ``pairing``
-            ('index': neck output i with i, the authors'; 'stride': equal strides;
-            default 'stride'), ``levels`` (indices for index pairing, strides for
+            ('index': neck output i with i, the authors' and the default;
+            'stride': equal strides), ``levels`` (indices for index pairing, strides for
             stride pairing; ``None``: every index both necks have / every shared
             stride), ``adapter`` ('auto': 1x1 conv where channel counts differ;
             True: always; False: never, a channel mismatch is an error). Any other
@@ -83,9 +95,10 @@ class FeatureDistiller(BaseDetector):
         trunk, teacher_pre = build_teacher(teacher)
         trunk.input_transform = TeacherInputTransform(self.data_preprocessor, teacher_pre)
         object.__setattr__(self, '_teacher', trunk)  # not a submodule (module doc)
+        self.teacher_train_mode: str = teacher.get('train_mode', 'norm_eval')
 
         self.distill_loss = MODELS.build(distill.get('loss', DEFAULT_LOSS))
-        self.pairing = distill.get('pairing', 'stride')
+        self.pairing = distill.get('pairing', DEFAULT_PAIRING)
         self.student_levels = measure_levels(self.student.extract_feat, self.student)
         self.teacher_levels = measure_levels(trunk, trunk)
         self.level_pairs: List[LevelPair] = pair_levels(
@@ -111,9 +124,8 @@ class FeatureDistiller(BaseDetector):
 
     def train(self, mode: bool = True) -> 'FeatureDistiller':
         super().train(mode)
-        # Frozen: BN statistics, dropout and drop-path of the teacher stay in eval
-        # mode (MMRazor only sets the teacher's BatchNorm layers to eval).
-        self._teacher.eval()
+        # not a submodule: nn.Module.train does not reach it
+        set_teacher_mode(self._teacher, mode, self.teacher_train_mode)
         return self
 
     # ---------------------------------------------------------------- forward
@@ -123,8 +135,8 @@ class FeatureDistiller(BaseDetector):
 
     @torch.no_grad()
     def teacher_features(self, inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Teacher neck maps of the student's preprocessed batch (no_grad, eval)."""
-        self._teacher.eval()
+        """Teacher neck maps of the student's preprocessed batch (no_grad; the
+        teacher's modes are the ones ``train()`` set)."""
         return self._teacher(self.teacher_inputs(inputs))
 
     def distill_losses(self, feats_s: Sequence[Tensor],

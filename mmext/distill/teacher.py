@@ -2,8 +2,9 @@
 
 ``build_teacher(dict(config=..., checkpoint=...))`` returns the teacher's backbone +
 neck (:class:`TeacherTrunk`), trained weights loaded and checked, frozen
-(``requires_grad=False``, eval mode), and the teacher's data preprocessor (so that
-the distiller can give the teacher the input normalisation it was trained with).
+(``requires_grad=False``), and the teacher's data preprocessor (so that the
+distiller can give the teacher the input normalisation it was trained with).
+:func:`set_teacher_mode` sets its train/eval modes while the student trains.
 Every problem (config or checkpoint missing, unreadable, of another architecture)
 is a :class:`UserError` raised here, i.e. before the first training iteration.
 """
@@ -15,13 +16,20 @@ from mmdet.registry import MODELS
 from mmengine.config import Config, ConfigDict
 from mmengine.hub import get_config
 from mmengine.runner import CheckpointLoader
+from mmengine.utils.dl_utils import is_norm
 from torch import Tensor
 
 from ..utils.checkpoint import load_checkpoint_file
 from ..utils.errors import UserError
 from .config_checks import as_config_dict, check_keys
 
-TEACHER_KEYS = ('config', 'checkpoint', 'checkpoint_url', 'random_init')
+TEACHER_KEYS = ('config', 'checkpoint', 'checkpoint_url', 'random_init', 'train_mode')
+# The teacher's modes while the student trains (``model.teacher.train_mode``):
+# 'norm_eval': normalisation layers in eval mode, the rest (dropout, drop-path) in
+#     training mode, as MMRazor's ``SingleTeacherDistill.train()`` with its default
+#     ``teacher_norm_eval=True`` (the authors' runs);
+# 'eval': every module in eval mode (deterministic teacher features).
+TEACHER_TRAIN_MODES = ('norm_eval', 'eval')
 # Buffers that some checkpoints lack and that need no loading (recomputed/unused).
 _OPTIONAL_BUFFERS = ('num_batches_tracked', 'relative_position_index')
 
@@ -145,13 +153,40 @@ def load_teacher_checkpoint(trunk: TeacherTrunk, path: str, config_name: str) ->
 
 
 def check_teacher_cfg(teacher: dict) -> None:
-    """Cheap checks of ``model.teacher`` (keys, checkpoint path), run before building
-    anything so that a wrong config fails in a second."""
+    """Cheap checks of ``model.teacher`` (keys, checkpoint path, train_mode), run
+    before building anything so that a wrong config fails in a second."""
     check_keys('teacher', teacher, TEACHER_KEYS)
     if 'config' not in teacher:
         raise UserError('model.teacher must be dict(config=..., checkpoint=...): '
                         "'config' is missing")
+    mode = teacher.get('train_mode', 'norm_eval')
+    if mode not in TEACHER_TRAIN_MODES:
+        raise UserError(f'model.teacher.train_mode must be one of '
+                        f'{TEACHER_TRAIN_MODES}, got {mode!r}')
     check_checkpoint_path(teacher)
+
+
+def set_teacher_mode(trunk: nn.Module, training: bool, train_mode: str) -> None:
+    """Modes of the frozen teacher when the distiller is put in ``training`` mode.
+
+    ``training=False`` (validation, test): every module in eval mode.
+    ``training=True``: ``train_mode='eval'`` keeps every module in eval mode;
+    ``'norm_eval'`` (MMRazor's default) puts the teacher in training mode, then its
+    normalisation layers in eval mode: BatchNorm statistics stay frozen, dropout and
+    drop-path stay active (MMRazor sets only ``_BatchNorm`` layers to eval;
+    LayerNorm / GroupNorm behave the same in both modes, so including them changes
+    nothing but the flag). The teacher runs under ``no_grad`` either way.
+    """
+    if train_mode not in TEACHER_TRAIN_MODES:
+        raise ValueError(f'train_mode must be one of {TEACHER_TRAIN_MODES}, '
+                         f'got {train_mode!r}')
+    if not training or train_mode == 'eval':
+        trunk.eval()
+        return
+    trunk.train()
+    for module in trunk.modules():
+        if is_norm(module):
+            module.eval()
 
 
 def build_teacher(teacher: dict) -> Tuple[TeacherTrunk, nn.Module]:
@@ -171,5 +206,5 @@ def build_teacher(teacher: dict) -> Tuple[TeacherTrunk, nn.Module]:
         load_teacher_checkpoint(trunk, checkpoint, name)
     for param in trunk.parameters():
         param.requires_grad_(False)
-    trunk.eval()
+    trunk.eval()  # until the distiller's train() sets its training modes
     return trunk, detector.data_preprocessor

@@ -7,6 +7,7 @@ from typing import Collection, Iterator, List, Optional, Tuple
 
 from mmengine.config import Config, ConfigDict
 
+from ..distill.state_dict_keys import CONVERTER, distillation_layout
 from ..utils.checkpoint import load_checkpoint_file
 from .errors import UserError
 
@@ -107,18 +108,47 @@ def check_data_paths(cfg: Config, mode: str = 'train') -> None:
                 raise UserError(message)
 
 
-def check_checkpoint(path: Optional[str], what: str = 'checkpoint') -> None:
-    """Raise :class:`UserError` if a local checkpoint is missing or cannot be loaded.
+def _is_distiller(model: object) -> bool:
+    """Whether a model config is a FeatureDistiller (possibly inside a TTA wrapper)."""
+    while isinstance(model, dict):
+        if str(model.get('type', '')).split('.')[-1] == 'FeatureDistiller':
+            return True
+        model = model.get('module')
+    return False
+
+
+def check_checkpoint(path: Optional[str], what: str = 'checkpoint',
+                     model: Optional[dict] = None) -> None:
+    """Raise :class:`UserError` if a local checkpoint is missing or cannot be loaded,
+    or (``model`` given) is a distillation checkpoint for a model that is not one.
 
     The file is loaded as the Runner will load it (``torch.load(weights_only=True)``
     with mmext's safe globals), tensors memory-mapped so that a large checkpoint is
     not read twice: empty, truncated, non-checkpoint files and pickles that ask for
     disallowed objects (which are refused, never run) fail here in one line.
+    A distillation checkpoint whose student keys carry a prefix (MMRazor's
+    ``architecture.`` / ``teacher.`` layout, or a FeatureDistiller's raw module
+    names) would leave a plain model unloaded (mmengine only warns): refused with
+    the converter's name. mmext's own checkpoints hold the student's names and load
+    whole (adapter weights, if any, are reported as unexpected and unused).
     URLs are left to mmengine's loader.
     """
     if not path or '://' in path:
         return
-    load_checkpoint_file(path, what, mmap=True)
+    checkpoint = load_checkpoint_file(path, what, mmap=True)
+    if model is None or _is_distiller(model):
+        return
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) \
+        else None
+    layout = distillation_layout(state) if isinstance(state, dict) else None
+    if layout in ('mmrazor', 'modules'):
+        source = ("MMRazor's distillation layout (architecture./teacher. keys)"
+                  if layout == 'mmrazor' else
+                  "a FeatureDistiller's module names (student./adapters. keys)")
+        raise UserError(
+            f"{what} '{path}' is {source}, not a plain "
+            f"{model.get('type', 'model')} checkpoint: convert it first with "
+            f'python {CONVERTER} {path} student.pth, then use student.pth')
 
 
 def check_model_checkpoints(cfg: Config) -> None:

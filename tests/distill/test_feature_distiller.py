@@ -63,6 +63,25 @@ def test_authors_index_pairing_two_stage_teacher_retinanet_student(distiller):
                                      ('fpn3', 3, 3)]
 
 
+def test_default_pairing_is_the_authors_index_pairing():
+    """No `pairing` in the config: neck output i with i (MMRazor's data_idx), so
+    student P3..P6 meets teacher P2..P5; no `loss`: PKDLoss weight 1, unbiased."""
+    from mmdet.registry import MODELS
+    cfg = Config.fromfile(DISTILL).model
+    cfg.teacher.checkpoint, cfg.teacher.random_init = None, True
+    cfg.distill = dict()
+    model = MODELS.build(cfg)
+    assert model.pairing == 'index'
+    assert [(p.name, p.student, p.teacher) for p in model.level_pairs] == [
+        (f'fpn{i}', i, i) for i in range(5)]
+    assert [model.student_levels[p.student][0] for p in model.level_pairs][:4] == \
+        [8, 16, 32, 64]
+    assert [model.teacher_levels[p.teacher][0] for p in model.level_pairs][:4] == \
+        [4, 8, 16, 32]
+    assert type(model.distill_loss).__name__ == 'PKDLoss'
+    assert model.distill_loss.unbiased and model.distill_loss.loss_weight == 1.0
+
+
 def test_stride_pairing_and_level_selection():
     model = _build(distill__pairing='stride', distill__levels=None)
     assert model.level_pairs == [('s8', 0, 1), ('s16', 1, 2), ('s32', 2, 3),
@@ -204,9 +223,11 @@ def test_teacher_frozen_through_training_steps():
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     inputs, samples = _batch(model)
     student_before = model.student.backbone.conv1.weight.clone()
+    norms = [m for m in teacher.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms  # the R18 teacher's BN layers: their statistics must not move
     for _ in range(2):
         model.train()  # as the runner does every iteration
-        assert not teacher.training and not any(m.training for m in teacher.modules())
+        assert teacher.training and not any(m.training for m in norms)
         losses = model.loss(inputs, samples)
         total = sum(v.sum() if torch.is_tensor(v) else sum(v) for k, v in losses.items()
                     if 'loss' in k)
@@ -220,20 +241,47 @@ def test_teacher_frozen_through_training_steps():
     assert model.adapters['fpn0'].weight.grad is not None
 
 
-def test_train_leaves_every_teacher_module_in_eval_mode():
-    model = _build()
-    # A teacher with dropout (like Swin's drop-path): MMRazor's train() only puts
-    # the teacher's BatchNorm layers in eval mode; ours puts every module there.
-    model.teacher.neck.add_module('dropout', torch.nn.Dropout(0.5))
-    model.teacher.train()  # as if something had switched it to training mode
-    assert all(m.training for m in model.teacher.modules())
+def _dropout_teacher(**changes):
+    """The demo distiller with a Dropout added to its teacher's neck (a stand-in for
+    Swin's drop-path; the Swin configs themselves: test_pkd_configs.py)."""
+    model = _build(**changes)
+    neck = model.teacher.neck
+    neck.add_module('dropout', torch.nn.Dropout(0.5))
+    # applied to the neck's outputs, so that it acts on the teacher features
+    neck.register_forward_hook(lambda m, args, out: tuple(m.dropout(o) for o in out))
+    return model
+
+
+def test_train_sets_the_authors_teacher_modes_by_default():
+    """MMRazor's SingleTeacherDistill.train (teacher_norm_eval=True): the teacher
+    trains except its norm layers; dropout stays active; eval() -> all eval."""
+    model = _dropout_teacher()
+    assert model.teacher_train_mode == 'norm_eval'
     model.train()
     assert model.student.training and model.adapters.training
-    still_training = [name for name, m in model.teacher.named_modules() if m.training]
-    assert still_training == []
+    teacher = model.teacher
+    bns = [m for m in teacher.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and not any(m.training for m in bns)
+    assert teacher.neck.dropout.training and teacher.backbone.training
+    # really active: two teacher forwards of one batch differ
+    inputs = torch.randn(1, 3, 64, 64)
+    assert not torch.equal(model.teacher_features(inputs)[0],
+                           model.teacher_features(inputs)[0])
     model.train(False)
     assert not model.student.training
-    assert not any(m.training for m in model.teacher.modules())
+    assert not any(m.training for m in teacher.modules())
+    assert torch.equal(model.teacher_features(inputs)[0], model.teacher_features(inputs)[0])
+
+
+def test_train_mode_eval_keeps_every_teacher_module_in_eval_mode():
+    """The named option: a deterministic teacher while the student trains."""
+    model = _dropout_teacher(teacher__train_mode='eval')
+    model.teacher.train()  # as if something had switched it to training mode
+    model.train()
+    assert model.student.training
+    assert [n for n, m in model.teacher.named_modules() if m.training] == []
+    with pytest.raises(UserError, match="train_mode must be one of"):
+        _build(teacher__train_mode='frozen')
 
 
 def test_state_dict_is_the_students_and_loads_into_the_plain_student(distiller):

@@ -6,12 +6,35 @@ import torch.nn.functional as F
 from mmext.distill import PKDLoss
 
 
-def pearson_loss_float64(student, teacher):
-    """mean over channels of (1 - Pearson r), r over N*H*W, in float64 (numpy-free)."""
+def pearson_loss_float64(student, teacher, unbiased=True):
+    """mean over channels of (1 - Pearson r), r over M = N*H*W, in float64.
+
+    With MMRazor's unbiased std each term is scaled by (M - 1) / M."""
     s = student.detach().double().transpose(0, 1).flatten(1)
     t = teacher.detach().double().transpose(0, 1).flatten(1)
     r = torch.stack([torch.corrcoef(torch.stack([a, b]))[0, 1] for a, b in zip(s, t)])
-    return (1 - r).mean().item()
+    m = s.shape[1]
+    return ((m - 1) / m if unbiased else 1.0) * (1 - r).mean().item()
+
+
+def mmrazor_pkd_float64(preds_s, preds_t, loss_weight=1.0):
+    """MMRazor's PKDLoss.forward (mmrazor/models/losses/pkd_loss.py, 90c7af1f),
+    transcribed in float64: resize the student to the teacher, per channel
+    (x - mean) / (x.std() + 1e-6) with the unbiased std, MSE / 2, summed, weighted."""
+    def norm(feat):
+        n, c, h, w = feat.shape
+        feat = feat.permute(1, 0, 2, 3).reshape(c, -1)
+        mean = feat.mean(dim=-1, keepdim=True)
+        std = feat.std(dim=-1, keepdim=True)
+        return ((feat - mean) / (std + 1e-6)).reshape(c, n, h, w).permute(1, 0, 2, 3)
+
+    total = 0.
+    for pred_s, pred_t in zip(preds_s, preds_t):
+        pred_s, pred_t = pred_s.detach().double(), pred_t.detach().double()
+        if pred_s.shape[2] != pred_t.shape[2]:
+            pred_s = F.interpolate(pred_s, pred_t.shape[2:], mode='bilinear')
+        total += F.mse_loss(norm(pred_s), norm(pred_t)).item() / 2
+    return total * loss_weight
 
 
 @pytest.fixture
@@ -24,11 +47,32 @@ def pair():
     return student, teacher
 
 
+def test_equals_mmrazors_formula_on_maps_of_different_sizes():
+    """Three levels of different sizes (one resized), weight 6: MMRazor's value to
+    float rounding, including the (M - 1) / M of the unbiased std (M = 2 at the
+    smallest level, where it halves the loss)."""
+    gen = torch.Generator().manual_seed(7)
+    shapes_t = [(2, 5, 16, 20), (2, 5, 3, 4), (1, 5, 1, 2)]
+    shapes_s = [(2, 5, 8, 10), (2, 5, 3, 4), (1, 5, 1, 2)]
+    teachers = [torch.randn(s, generator=gen) * 3 + 1 for s in shapes_t]
+    students = [torch.randn(s, generator=gen) * 0.5 - 2 for s in shapes_s]
+    students[1] = students[1] + teachers[1]  # a correlated level
+    got = PKDLoss(loss_weight=6.0)(students, teachers).item()
+    want = mmrazor_pkd_float64(students, teachers, loss_weight=6.0)
+    assert got == pytest.approx(want, rel=1e-5)
+    # the unbiased std matters here: the population std gives another value
+    pop = PKDLoss(loss_weight=6.0, unbiased=False)(students, teachers).item()
+    assert abs(pop - want) > 1e-2 * want
+
+
 def test_equals_one_minus_pearson(pair):
     student, teacher = pair
     got = PKDLoss(loss_weight=1.0)(student, teacher).item()
     assert got == pytest.approx(pearson_loss_float64(student, teacher), abs=1e-5)
     assert 0.2 < got < 1.0  # a real correlation, not a trivial value
+    # population std: exactly mean_c(1 - r_c)
+    assert PKDLoss(unbiased=False)(student, teacher).item() == pytest.approx(
+        pearson_loss_float64(student, teacher, unbiased=False), abs=1e-5)
 
 
 def test_loss_weight_and_levels_sum(pair):
@@ -57,8 +101,9 @@ def test_zero_for_identical_and_affine_copies(pair):
     scale = torch.linspace(0.5, 4, 8).view(1, 8, 1, 1)
     assert PKDLoss()(teacher, teacher).item() == pytest.approx(0, abs=1e-6)
     assert PKDLoss()(teacher * scale + 7, teacher).item() == pytest.approx(0, abs=1e-5)
-    # A negative scale is perfect anti-correlation: 1 - (-1) = 2.
-    assert PKDLoss()(-teacher, teacher).item() == pytest.approx(2, abs=1e-5)
+    # A negative scale is perfect anti-correlation: (1 - (-1)) (M - 1) / M.
+    m = teacher.numel() // teacher.shape[1]
+    assert PKDLoss()(-teacher, teacher).item() == pytest.approx(2 * (m - 1) / m, abs=1e-5)
 
 
 def test_constant_and_zero_channels_are_finite(pair):
@@ -73,11 +118,19 @@ def test_constant_and_zero_channels_are_finite(pair):
     loss.backward()
     assert torch.isfinite(loss)
     assert torch.isfinite(student.grad).all()
+    # a constant channel standardises to exactly 0, as MMRazor's (x - mean) / (0 + eps)
+    assert loss.item() == pytest.approx(
+        mmrazor_pkd_float64([student], [teacher], loss_weight=6.0), rel=1e-5)
     # all zero both sides: standardised maps are all zero -> loss 0
     zeros = torch.zeros(2, 4, 5, 5, requires_grad=True)
     loss = PKDLoss()(zeros, torch.zeros(2, 4, 5, 5))
     loss.backward()
     assert loss.item() == 0 and torch.isfinite(zeros.grad).all()
+    # a single value per channel (1 image, 1x1 map): std taken as 0, not NaN
+    one = torch.randn(1, 4, 1, 1, requires_grad=True)
+    loss = PKDLoss()(one, torch.randn(1, 4, 1, 1))
+    loss.backward()
+    assert loss.item() == 0 and torch.isfinite(one.grad).all()
 
 
 def test_float16_inputs_use_float32_statistics():

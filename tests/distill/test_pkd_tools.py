@@ -86,6 +86,21 @@ def test_plain_student_config_tests_the_distilled_checkpoint(distilled, tmp_path
     assert 'size mismatch' not in log
 
 
+def test_test_tool_refuses_an_unconverted_mmrazor_checkpoint(tmp_path):
+    """MMRazor's published layout fed to tools/test.py with the plain student: one
+    error line naming the converter (mmengine alone would evaluate an unloaded
+    model with a warning)."""
+    from tests.distill.test_convert_distill_checkpoint import mmrazor_checkpoint
+    path = tmp_path / 'pkd_mmrazor.pth'
+    mmrazor_checkpoint(path)
+    proc = run_tool(['tools/test.py', PLAIN, str(path), '--work-dir', str(tmp_path),
+                     '--cfg-options', *FAST_TEST])
+    error = _one_error_line(proc)
+    assert "MMRazor's distillation layout" in error
+    assert 'tools/convert_distill_checkpoint.py' in error and 'pkd_mmrazor.pth' in error
+    assert 'Evaluating' not in _log(proc)
+
+
 def test_converter_gives_exactly_the_plain_student_keys(distilled, tmp_path):
     import mmext  # noqa: F401
     from mmdet.registry import MODELS

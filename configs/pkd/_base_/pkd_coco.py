@@ -16,4 +16,6 @@ swin_s_teacher = dict(
     '20210903_104808-b92c91f1.pth',
     checkpoint_url='https://download.openmmlab.com/mmdetection/v2.0/swin/'
     'mask_rcnn_swin-s-p4-w7_fpn_fp16_ms-crop-3x_coco/mask_rcnn_swin-s-p4-w7_fpn_'
-    'fp16_ms-crop-3x_coco_20210903_104808-b92c91f1.pth')
+    'fp16_ms-crop-3x_coco_20210903_104808-b92c91f1.pth',
+    # MMRazor's teacher_norm_eval=True: norm layers in eval, Swin's drop-path active
+    train_mode='norm_eval')

@@ -10,6 +10,12 @@ _base_ = [
     'mmdet::_base_/default_runtime.py',
 ]
 
+# The official StuffHead.loss as it runs (stuff_head.py:158-171): N (images per GPU)
+# times a per-pixel mean over image 0's box: an effective weight of 2 x 0.25 at this
+# recipe's 2 images per GPU. 'per_image' (the head's default) is the batch-size
+# independent mean; configs/spatialflow/README.md, recipe audit, row "stuff loss".
+model = dict(stuff_head=dict(loss_mode='official'))
+
 # Official optimizer (L7) and optimizer_config=dict(grad_clip=None) (its
 # schedule_20e.py L3): no gradient clipping.
 optim_wrapper = dict(

@@ -16,7 +16,9 @@ model = dict(
     mask_branch=dict(mask_head=dict(num_classes=num_things_classes)),
     stuff_head=dict(
         num_things_classes=num_things_classes,
-        num_stuff_classes=num_stuff_classes))
+        num_stuff_classes=num_stuff_classes,
+        # The official StuffHead.loss; at 1 image per GPU it equals 'per_image'.
+        loss_mode='official'))
 # Start from a COCO SpatialFlow checkpoint (thing/stuff predictors are re-learnt;
 # mmengine skips the shape-mismatched weights with a warning):
 # load_from = 'work_dirs/spatialflow_r50_fpn_20e_coco/epoch_20.pth'

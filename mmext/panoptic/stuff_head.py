@@ -8,6 +8,11 @@ classes plus one merged "things" class, and the logits are upsampled 4x (bilinea
 ``align_corners=True``) to the padded input size, where the loss is computed and the
 label map is taken. Parameter names follow the official ones (``lateral_convs.l.2j``
 are the ConvModules), so official weights map one to one.
+
+The loss has two modes (``loss_mode``): ``'official'``, the official
+``StuffHead.loss`` term for term (what the reproduction configs train with), and
+``'per_image'``, a per-pixel mean over each image's own pixels. See
+:meth:`SpatialFlowStuffHead.loss`.
 """
 from typing import Dict, List, Sequence, Tuple
 
@@ -22,6 +27,10 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from torch import Tensor
 
 _IGNORE_INDEX = 255
+# The official Pad (mmcv.impad) and collate fill gt_semantic_seg with 0: the
+# official label 0, COCO's first stuff class ('banner'), our stuff label 0.
+_OFFICIAL_SEG_PAD_LABEL = 0
+LOSS_MODES = ('official', 'per_image')
 
 
 @MODELS.register_module()
@@ -42,6 +51,15 @@ class SpatialFlowStuffHead(BaseSemanticHead):
             level l must have stride ``4 * 2 ** num_upsamples[l]``.
         conv_cfg / norm_cfg: of the merge-branch ConvModules (GN(32) officially).
         loss_seg: CE with ``ignore_index=255``; SpatialFlow weighs it 0.25.
+        loss_mode: how the per-pixel CE is reduced (details in :meth:`loss`).
+            ``'official'``: the official ``StuffHead.loss`` as it runs: the
+            sum of the CE inside image 0's ``img_shape`` box over EVERY image,
+            divided by that box's area, i.e. N (images per GPU) times a
+            per-pixel mean; padding inside the box is trained as stuff label 0.
+            The reproduction configs set it. ``'per_image'`` (default, kept for
+            the demo configs and existing users): the CE summed over each
+            image's own pixels divided by their total count, a mean that does
+            not depend on the batch size or the order of the images.
 
     ``forward(x)``: ``x`` = (N, in_channels, H/8, W/8), (N, ., H/16, W/16), ...
     -> ``dict(seg_preds=(N, num_stuff_classes + 1, H/4, W/4), feats=(N,
@@ -59,8 +77,13 @@ class SpatialFlowStuffHead(BaseSemanticHead):
                      type='GN', num_groups=32, requires_grad=True),
                  loss_seg: ConfigType = dict(
                      type='CrossEntropyLoss', ignore_index=255, loss_weight=0.25),
+                 loss_mode: str = 'per_image',
                  init_cfg: OptMultiConfig = dict(type='Kaiming', layer='Conv2d')
                  ) -> None:
+        if loss_mode not in LOSS_MODES:
+            raise ValueError(f'SpatialFlowStuffHead: loss_mode={loss_mode!r}; choose '
+                             f'one of {LOSS_MODES} (the official StuffHead.loss, or '
+                             'a per-pixel mean over each image\'s own pixels).')
         if not num_upsamples or any(n < 1 for n in num_upsamples):
             raise ValueError(f'num_upsamples={tuple(num_upsamples)}: give one entry '
                              '>= 1 per input level (1, 2, 3 for P3, P4, P5).')
@@ -72,6 +95,7 @@ class SpatialFlowStuffHead(BaseSemanticHead):
                          loss_seg=loss_seg, init_cfg=init_cfg)
         self.num_things_classes = num_things_classes
         self.num_stuff_classes = num_stuff_classes
+        self.loss_mode = loss_mode
         self.num_stages = len(num_upsamples)
         self.lateral_convs = nn.ModuleList()
         for num_up in num_upsamples:
@@ -111,11 +135,34 @@ class SpatialFlowStuffHead(BaseSemanticHead):
 
     def loss(self, x: Sequence[Tensor], batch_data_samples: SampleList
              ) -> Dict[str, Tensor]:
-        """CE at the padded input size, as the official ``StuffHead.loss``: void
-        (255) pixels contribute 0, and the sum is divided by the number of pixels
-        inside the images (void included, padding excluded).
+        """CE of the logits upsampled to the padded input size; things are one
+        class, void (255) pixels contribute 0 but are counted.
 
-        ``batch_data_samples[i].gt_sem_seg.sem_seg``: (1, H_pad, W_pad) labels.
+        With ``ce[i]`` the (H_pad, W_pad) per-pixel CE of image i, ``w`` the
+        ``loss_seg`` weight, ``N`` the images in the batch, ``box(h, w)`` the
+        pixels ``[0, h) x [0, w)`` and ``(h_i, w_i)`` = ``img_shape`` of image i:
+
+        * ``'per_image'``:
+          ``w * sum_i sum_{box(h_i, w_i)} ce[i] / sum_i h_i * w_i``.
+        * ``'official'`` (chensnathan/SpatialFlow at 3994fb1,
+          ``mmdet/models/stuff_heads/stuff_head.py:158-171`` with its mmdet v2.3
+          ``cross_entropy`` / ``weight_reduce_loss``): the weight is (N, 1, H, W),
+          1 inside ``box(h_0, w_0)`` of image 0 for every image; times the
+          (N, H, W) CE it broadcasts to (N, N, H, W), so the sum counts each
+          image's box N times, and ``avg_factor`` counts the weight's
+          N * h_0 * w_0 nonzeros:
+          ``w * N * sum_i sum_{box(h_0, w_0)} ce[i] / (N * h_0 * w_0)``
+          = ``w * sum_i sum_{box(h_0, w_0)} ce[i] / (h_0 * w_0)``. That is N
+          times the per-pixel mean: at the official 2 images per GPU an
+          effective weight of 0.5 for the configured 0.25. Pixels of image i
+          outside its own ``img_shape`` (padding) but inside image 0's box are
+          trained as label 0 (the official Pad / collate fill value); pixels
+          of image i outside image 0's box are not trained. For images of one
+          shape it is exactly N times ``'per_image'``; for N = 1 the two modes
+          are the same.
+
+        ``batch_data_samples[i].gt_sem_seg.sem_seg``: (1, H_pad, W_pad) labels
+        (mmdet's panoptic labels, padded with 255); ``metainfo['img_shape']``.
         """
         logits = self.upsample_logits(self(x)['seg_preds'])
         gt = torch.stack([s.gt_sem_seg.sem_seg[0] for s in batch_data_samples])
@@ -125,12 +172,23 @@ class SpatialFlowStuffHead(BaseSemanticHead):
                 f'4x upsampled logits are {tuple(logits.shape[-2:])}; pad the batch '
                 'with pad_size_divisor=32 and pad_seg=True in the data preprocessor.')
         gt = self._set_things_to_void(gt)
+        img_shapes = [tuple(s.metainfo['img_shape'][:2]) for s in batch_data_samples]
         weight = torch.zeros_like(gt, dtype=logits.dtype)
-        for i, sample in enumerate(batch_data_samples):
-            h, w = sample.metainfo['img_shape'][:2]
-            weight[i, :h, :w] = 1
-        loss = self.loss_seg(logits, gt, weight=weight,
-                             avg_factor=weight.sum().clamp(min=1))
+        if self.loss_mode == 'official':
+            inside = torch.zeros_like(gt, dtype=torch.bool)
+            for i, (h, w) in enumerate(img_shapes):
+                inside[i, :h, :w] = True
+            gt = torch.where(inside, gt, _OFFICIAL_SEG_PAD_LABEL)
+            h0, w0 = img_shapes[0]
+            weight[:, :h0, :w0] = 1
+            # N * sum / (N * h0 * w0): the N's of the broadcast and of the
+            # official avg_factor cancel (see the docstring).
+            avg_factor = max(h0 * w0, 1)
+        else:
+            for i, (h, w) in enumerate(img_shapes):
+                weight[i, :h, :w] = 1
+            avg_factor = weight.sum().clamp(min=1)
+        loss = self.loss_seg(logits, gt, weight=weight, avg_factor=avg_factor)
         return dict(loss_seg=loss)
 
     def predict(self, x: Sequence[Tensor], batch_img_metas: List[dict],

@@ -31,7 +31,7 @@ TEACHER_KEYS = ('config', 'checkpoint', 'checkpoint_url', 'random_init', 'train_
 # 'eval': every module in eval mode (deterministic teacher features).
 TEACHER_TRAIN_MODES = ('norm_eval', 'eval')
 # Buffers that some checkpoints lack and that need no loading (recomputed/unused).
-_OPTIONAL_BUFFERS = ('num_batches_tracked', 'relative_position_index')
+OPTIONAL_BUFFERS = ('num_batches_tracked', 'relative_position_index')
 
 
 class TeacherTrunk(nn.Module):
@@ -132,7 +132,7 @@ def load_teacher_checkpoint(trunk: TeacherTrunk, path: str, config_name: str) ->
               if k.startswith(('backbone.', 'neck.'))}
     wanted = trunk.state_dict()
     missing = [k for k in wanted if k not in source
-               and not k.endswith(_OPTIONAL_BUFFERS)]
+               and not k.endswith(OPTIONAL_BUFFERS)]
     unexpected = [k for k in source if k not in wanted]
     shapes = [f'{k} {tuple(source[k].shape)} vs {tuple(wanted[k].shape)}'
               for k in wanted if k in source and source[k].shape != wanted[k].shape]

@@ -76,6 +76,35 @@ def test_names_both_tasks_define_resolve_in_the_task_scope(scope):
         assert registry.get('LoadAnnotations') is expected
 
 
+def _backbone(scope):
+    import importlib
+    return importlib.import_module(f'{scope}.models.backbones').ResNet
+
+
+@pytest.mark.parametrize('outer,inner', [('mmdet', 'mmseg'), ('mmseg', 'mmdet')])
+def test_two_task_scopes_resolve_in_the_innermost(outer, inner):
+    """With two task scopes set one after the other (or nested), an inherited
+    'mmext' name that both tasks define means the innermost (current) one's."""
+    from mmengine.registry import DefaultScope
+    assert _backbone('mmdet') is not _backbone('mmseg')
+    saved = DefaultScope._instance_dict.copy()  # private: no public way to drop scopes
+    try:
+        init_default_scope(outer)
+        init_default_scope(inner)
+        assert DefaultScope.get_current_instance().scope_name == inner
+        with MODELS.switch_scope_and_registry('mmext') as registry:
+            assert registry.get('ResNet') is _backbone(inner)
+    finally:
+        DefaultScope._instance_dict.clear()
+        DefaultScope._instance_dict.update(saved)
+    with DefaultScope.overwrite_default_scope(outer):
+        with DefaultScope.overwrite_default_scope(inner):
+            with MODELS.switch_scope_and_registry('mmext') as registry:
+                assert registry.get('ResNet') is _backbone(inner)
+        with MODELS.switch_scope_and_registry('mmext') as registry:
+            assert registry.get('ResNet') is _backbone(outer)
+
+
 def test_ambiguous_name_without_a_task_scope_is_a_clear_error():
     with TRANSFORMS.switch_scope_and_registry('mmext') as registry:
         with pytest.raises(KeyError, match="default_scope"):

@@ -51,6 +51,27 @@ def test_adapters_only_where_channels_differ():
         build_adapters(student, teacher, pairs, False)
 
 
+def test_stride_pairing_adapters_use_the_paired_teacher_level():
+    """With stride pairing the student map i meets teacher map j != i: each adapter
+    goes from the student level's channels to its paired teacher level's channels,
+    and only pairs whose two levels differ get one (teacher channels differ per level)."""
+    teacher = [(4, 64), (8, 128), (16, 256), (32, 512)]
+    student = [(8, 128), (16, 96), (32, 512), (64, 512)]
+    pairs = pair_levels(student, teacher, 'stride')
+    assert pairs == [('s8', 0, 1), ('s16', 1, 2), ('s32', 2, 3)]
+    adapters = build_adapters(student, teacher, pairs, 'auto')
+    assert list(adapters) == ['s16']  # s8: 128 = 128, s32: 512 = 512
+    conv = adapters['s16']
+    assert (conv.in_channels, conv.out_channels) == (96, 256)
+    assert conv.weight.shape == (256, 96, 1, 1)
+    every = build_adapters(student, teacher, pairs, True)
+    assert {name: (c.in_channels, c.out_channels) for name, c in every.items()} == {
+        's8': (128, 128), 's16': (96, 256), 's32': (512, 512)}
+    with pytest.raises(UserError, match='s16: the student has 96 channels, the '
+                       'teacher 256'):
+        build_adapters(student, teacher, pairs, False)
+
+
 def test_measure_levels_restores_train_mode():
     net = nn.Sequential(nn.Conv2d(3, 5, 3, stride=4, padding=1), nn.BatchNorm2d(5))
     net.train()

@@ -46,6 +46,22 @@ def test_values_by_hand():
     assert res == {'bIoU@1px': 25.0, 'bIoU@2px': 58.33, 'bIoU@3px': 70.83}
 
 
+def test_edges_between_rows_and_non_square_maps():
+    """A label change between two rows makes a band as one between two columns does
+    (every fixture above has column changes only), on non-square maps too."""
+    gt = torch.tensor([[0, 0, 0]] * 2 + [[1, 1, 1]] * 4)  # 6x3, edge below row 1
+    assert boundary_band(gt, 1)[:, 0].tolist() == [0, 1, 1, 0, 0, 0]
+    assert boundary_band(gt, 2)[:, 0].tolist() == [1, 1, 1, 1, 0, 0]
+    assert boundary_band(gt, 1).all(0).tolist() == [False] * 3  # same in every column
+    for d in (1, 2, 3):
+        assert torch.equal(boundary_band(GT[:4].t(), d), boundary_band(GT[:4], d).t())
+    # test_values_by_hand on the transposed 6x4 maps: the same per-class ratios.
+    pred = torch.tensor([[0, 0, 0, 0, 1, 1]] * 4)
+    metric = _metric((1, 2, 3))
+    metric.process({}, [_sample(pred.t(), GT[:4].t())])
+    assert metric.evaluate(1) == {'bIoU@1px': 25.0, 'bIoU@2px': 58.33, 'bIoU@3px': 70.83}
+
+
 def test_ignore_and_accumulation_over_images():
     gt = GT.clone()
     gt[:3, 2] = 255  # ignored pixels are never scored, but their edges are boundaries

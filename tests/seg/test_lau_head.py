@@ -168,6 +168,25 @@ def test_loss_is_at_lau_resolution_against_nearest_label():
     torch.testing.assert_close(losses['loss_ce'], expected)
 
 
+def test_pixel_sampler_weights_reach_the_loss():
+    """With the head's pixel sampler (OHEM) the losses get its per-pixel weights,
+    computed on the LaU output against the resized label (every other test has no
+    sampler, i.e. weight None)."""
+    torch.manual_seed(0)
+    model = _lau_head('FCNHead', dropout_ratio=0.0, lau_factor=2,
+                      sampler=dict(type='OHEMPixelSampler', thresh=0.01, min_kept=10),
+                      loss_decode=dict(type='CrossEntropyLoss'))
+    x = [torch.randn(2, 16, 4, 5)]
+    samples = _samples(2, (8, 10))
+    losses = model.loss(x, samples, None)
+    up, _, _ = model.lau_forward(x)
+    label = torch.stack([s.gt_sem_seg.data for s in samples])  # already 8x10
+    weight = model.head.sampler.sample(up, label)
+    assert weight.sum().item() == 2 * 10  # OHEM keeps the min_kept x N hardest pixels
+    ce = F.cross_entropy(up, label[:, 0], ignore_index=255, reduction='none')
+    torch.testing.assert_close(losses['loss_ce'], (ce * weight).mean())
+
+
 def test_enc_head_se_loss_is_enchead_own():
     torch.manual_seed(0)
     cfg = _enc_head_cfg()

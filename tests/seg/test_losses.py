@@ -5,6 +5,7 @@ logits, CE = log(1 + exp(z_other - z_label)), and the official normalisation
 (LaU-reg/encoding/nn/customize.py): means over ALL pixels, ignored ones counting 0.
 """
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -58,6 +59,32 @@ def test_offset_guided_loss_value():
     # d/dz1 of CE at pixel 1 (label 1, logits (0, 2)) = p1 - 1, times 1.3 / 4.
     p1 = 1 / (1 + math.exp(-2))
     assert lau_g.grad[0, 1, 0, 1].item() == pytest.approx((p1 - 1) * 1.3 / 4, rel=1e-9)
+
+
+def test_class_and_pixel_weights_scale_each_pixel():
+    """class_weight (w[label]) and the pixel sampler's weight multiply each pixel's
+    term, the mean still over all pixels (as mmseg's CrossEntropyLoss); the 1 + lambda
+    choice is unchanged (both CEs of a pixel get the same weight)."""
+    lam = 0.3
+    label = torch.tensor([[[0, 1, 0, 255]]])
+    lau = _logits([(3, 0), (0, 2), (1, 1), (9, -9)])
+    plain = _logits([(1, 0), (0, 4), (1, 1), (0, 0)])
+    ce = [math.log1p(math.exp(-3)), math.log1p(math.exp(-2)), L2]
+    class_weight = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    pixel = torch.tensor([[[2.0, 0.5, 1.0, 7.0]]], dtype=torch.float64)
+    expected = (ce[0] + 3 * 1.3 * ce[1] + ce[2]) / 4
+    got = offset_guided_loss(lau, label, plain, lam, class_weight=class_weight)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    expected = (2 * ce[0] + 0.5 * 1.3 * ce[1] + ce[2] + 7 * 0) / 4
+    got = offset_guided_loss(lau, label, plain, lam, weight=pixel)
+    assert got.item() == pytest.approx(expected, rel=1e-12)
+    # The module: class_weight from its config, the pixel weight as mmseg passes it.
+    og = MODELS.build(dict(type='LaUOffsetGuidedLoss', lambda_=lam, class_weight=[1, 3],
+                           loss_weight=2.0))
+    ctx = SimpleNamespace(plain_upsample=lambda: plain)  # all Eq. 3 reads of it
+    expected = (2 * ce[0] + 0.5 * 3 * 1.3 * ce[1] + ce[2]) / 4
+    assert og(lau, label, weight=pixel, lau_ctx=ctx).item() == pytest.approx(
+        2 * expected, rel=1e-12)
 
 
 # -- Eq. 4 ---------------------------------------------------------------------------
@@ -144,6 +171,19 @@ def test_loss_modules_match_functions():
     og = MODELS.build(dict(type='LaUOffsetGuidedLoss', lambda_=0.3))
     expected = offset_guided_loss(up, label, ctx.plain_upsample(), 0.3)
     assert og(up, label, lau_ctx=ctx).item() == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_regression_loss_class_weight():
+    """Eq. 4 with class_weight: each CE term times w[label]; same candidates, so the
+    SmoothL1 term is unchanged."""
+    up, label, ctx = _reg_example()
+    reg = MODELS.build(dict(type='LaURegressionLoss', lambda_=0.3, gamma=0.1,
+                            class_weight=[1.0, 2.0]))
+    # test_regression_loss_terms_by_hand, with the label-1 pixels (1,1), (1,2) x 2.
+    ce = (1.3 * B + 1.3 * L2 + B + 0 + A + 2 * 1.3 * L2 + 2 * A + B) / 8
+    expected = ce + 0.1 * 1.875 / 16
+    assert reg(up, label, ignore_index=255, lau_ctx=ctx).item() == pytest.approx(
+        expected, rel=1e-12)
 
 
 @pytest.mark.parametrize('loss', ['LaUOffsetGuidedLoss', 'LaURegressionLoss'])

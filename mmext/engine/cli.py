@@ -35,7 +35,7 @@ def prepare_config(args: argparse.Namespace, mode: str) -> Config:
     cfg = load_config(args.config, args.cfg_options)
     check_data_paths(cfg, mode)
     check_annotation_files(cfg, mode)
-    check_model_checkpoints(cfg)
+    check_model_checkpoints(cfg, mode)
     setup_launcher(cfg, args.launcher)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])

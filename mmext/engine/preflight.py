@@ -151,16 +151,30 @@ def check_checkpoint(path: Optional[str], what: str = 'checkpoint',
             f'python {CONVERTER} {path} student.pth, then use student.pth')
 
 
-def check_model_checkpoints(cfg: Config) -> None:
+def check_model_checkpoints(cfg: Config, mode: str = 'train') -> None:
     """:func:`check_checkpoint` on checkpoints that building ``cfg.model`` loads:
     the PKD teacher's (``model.teacher.checkpoint``). A missing teacher file is left
     to :func:`mmext.distill.teacher.check_checkpoint_path`, whose message says where
-    to get it."""
+    to get it. For training, also a local ``Pretrained`` backbone file
+    (``model.backbone.init_cfg``, e.g. the LaU configs' converted ImageNet weights),
+    which mmengine would only miss at the first weight initialisation."""
     model = cfg.get('model')
     teacher = model.get('teacher') if isinstance(model, dict) else None
     path = teacher.get('checkpoint') if isinstance(teacher, dict) else None
     if isinstance(path, str) and osp.isfile(path):
         check_checkpoint(path, 'teacher checkpoint (model.teacher.checkpoint)')
+    backbone = model.get('backbone') if isinstance(model, dict) else None
+    init = backbone.get('init_cfg') if isinstance(backbone, dict) else None
+    path = init.get('checkpoint') if isinstance(init, dict) and \
+        init.get('type') == 'Pretrained' else None
+    if mode == 'train' and isinstance(path, str) and '://' not in path:
+        if not osp.isfile(path):
+            raise UserError(
+                f"model.backbone.init_cfg: pretrained weights '{path}' not found: "
+                'make them as the config says (its comment names the download and '
+                'the converter), or train from scratch with --cfg-options '
+                'model.backbone.init_cfg=None')
+        check_checkpoint(path, 'pretrained backbone (model.backbone.init_cfg)')
 
 
 def _launch_rank() -> int:

@@ -18,20 +18,26 @@ conventions (zero offsets give x[i // k] exactly on every k-th row). The
 coordinate is clamped to [0, h-1] x [0, w-1] (border replicate); +-inf and
 huge offsets clamp like any other value.
 
-Gradient convention (identical to
-``F.grid_sample(mode="bilinear", padding_mode="border", align_corners=True)``,
-which makes the reference an exact oracle):
+Gradient convention: the official kernel's (HolmesShuan/Location-aware-
+Upsampling-for-Semantic-Segmentation at 83822e8, ``LaU/src/cuda/
+lau_cuda_kernel.cuh``, ``lau_micro_coord_bilinear`` L130-L204), implemented
+identically by the C++ kernel, the CUDA kernel and the reference (which
+encodes it in explicit gathers, not ``F.grid_sample``):
 
 * grad_x: grad_out scattered to the 4 taps with the bilinear weights
   (at the last row/column the upper tap coincides with the lower one).
 * grad_offsets[dy]: sum over the C/G channels of the group of
   ``grad_out * d(sample)/dy``; likewise for dx.
-* A coordinate that is clamped, *or lies exactly on the border* (y <= 0 or
-  y >= h-1), has zero offset gradient for that axis. With h == 1 (w == 1) the
-  dy (dx) gradient is always zero.
-* At an exact interior integer coordinate y = m (0 < m < h-1) the cell
-  [m, m+1] is used (floor), so d/dy is the right-sided difference
-  x[m+1] - x[m] (interpolated along the other axis).
+* A coordinate that the clamp moves (y < 0 or y > h-1 before clamping, +-inf
+  included) has zero offset gradient for that axis. The bounds themselves
+  (y == 0, y == h-1) are not clamped and follow the next rule.
+* Inside a cell (y not an integer), d/dy = x[y1] - x[y0] (rows interpolated
+  along the other axis), y0 = floor(y), y1 = y0 + 1.
+* At an exact integer coordinate y = m, 0 <= m <= h-1 (also m = 0 with
+  h == 1), floor(y) == ceil(y) and the official kernel zeroes the taps of
+  row ceil(y): d/dy = -x[m] (row m interpolated along the other axis), not a
+  one-sided difference. With zero offsets this applies to every k-th output
+  row/column (i = k*m). Likewise for x and columns.
 * NaN offset (either of dy, dx): the output of that pixel is NaN for every
   channel of the group; the pixel contributes nothing to grad_x and its offset
   gradient is 0. No memory outside x is ever read.
@@ -139,7 +145,7 @@ def _warn_fallback(device_type: str) -> None:
     state = _extension.extension_state()
     warnings.warn(
         f"mmext LaU: no compiled kernel for {device_type} tensors ({state.error or 'not built'}); "
-        f"using the slower grid_sample reference. Run `python -m mmext.ops.build` to see the "
+        f"using the slower pure-PyTorch reference. Run `python -m mmext.ops.build` to see the "
         f"build error, or set MMEXT_LAU_DISABLE=1 to choose the reference silently.",
         RuntimeWarning,
         stacklevel=3,

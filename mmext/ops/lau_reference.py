@@ -1,18 +1,24 @@
-"""Pure-PyTorch reference of the LaU operator, built on ``F.grid_sample``.
+"""Pure-PyTorch reference of the LaU operator: explicit bilinear gathers.
 
 It is the test oracle of the compiled kernels and the fallback when they are
 unavailable. Semantics (see :mod:`mmext.ops.lau` for the full text): output
 pixel (i, j) of channel group g samples ``x`` bilinearly at
-``y = i / k_h + dy``, ``x = j / k_w + dx`` clamped to ``[0, h-1] x [0, w-1]``;
-``grid_sample(align_corners=True, padding_mode="border")`` has exactly this
-clamping and gradient convention once the coordinates are normalised.
+``y = i / k_h + dy``, ``x = j / k_w + dx`` clamped to ``[0, h-1] x [0, w-1]``.
+
+The gradients come from autograd through the formula below, which encodes
+the official kernel's rule at exact integer coordinates (the taps of row
+``ceil(y) == floor(y)`` count as 0 there, so d/dy = -(row y interpolated
+along x); likewise for x). ``torch.clamp`` passes the gradient for values in
+``[0, size-1]`` bounds included, which is the official coordinate-gradient
+mask. ``F.grid_sample`` is not used: it has no such integer rule, and its
+normalised coordinates can round-trip one ulp below an integer and pick the
+left cell.
 """
 from __future__ import annotations
 
 from typing import Sequence, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 
 
 def _factors(scale_factor: Union[int, Sequence[int]]) -> Tuple[int, int]:
@@ -22,25 +28,22 @@ def _factors(scale_factor: Union[int, Sequence[int]]) -> Tuple[int, int]:
     return int(k_h), int(k_w)
 
 
-def _normalise(coord: torch.Tensor, size: int) -> torch.Tensor:
-    """Pixel coordinate in [0, size-1] -> grid_sample's [-1, 1] (align_corners=True)."""
-    if size == 1:
-        # Any finite value samples the single row/column; coord * 0 (coord is
-        # already clamped, so finite) keeps offsets in the graph with the
-        # documented zero gradient.
-        return coord * 0.0
-    # Multiply before dividing: 0 and size-1 then map to exactly -1 and 1, so
-    # grid_sample's un-normalisation gives back exactly 0 and size-1 and the
-    # border gradient rule applies. (Exact interior integer coordinates may
-    # round-trip one ulp low for some sizes, flipping grid_sample to the left
-    # cell; sizes with size-1 a power of two round-trip exactly.)
-    return coord * 2.0 / (size - 1) - 1.0
+def _cell(p: torch.Tensor, size: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clamped coordinate p in [0, size-1] -> (lower index, upper index, fraction).
+
+    The indices are integer tensors (no gradient); the fraction p - floor(p)
+    carries p's gradient with slope 1.
+    """
+    lower = p.detach().floor()
+    i0 = lower.long()
+    i1 = (i0 + 1).clamp(max=size - 1)
+    return i0, i1, p - lower
 
 
 def location_aware_upsample_reference(
     x: torch.Tensor, offsets: torch.Tensor, scale_factor: Union[int, Sequence[int]]
 ) -> torch.Tensor:
-    """LaU with ``F.grid_sample``.
+    """LaU with explicit gathers (differentiable through autograd).
 
     Args:
         x: (N, C, h, w) floating tensor.
@@ -55,6 +58,7 @@ def location_aware_upsample_reference(
     k_h, k_w = _factors(scale_factor)
     n, c, h, w = x.shape
     g = offsets.shape[1] // 2
+    cg = c // g
     H, W = k_h * h, k_w * w
     out_dtype = x.dtype
     compute = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -68,18 +72,29 @@ def location_aware_upsample_reference(
     nan_mask = torch.isnan(y) | torch.isnan(xx)
     y = torch.where(nan_mask, torch.zeros_like(y), y)
     xx = torch.where(nan_mask, torch.zeros_like(xx), xx)
-    # Clamp explicitly so +-inf and huge offsets never reach grid_sample; the
-    # clamp's gradient at the bounds is then zeroed by grid_sample's own
-    # border rule (coordinate <= 0 or >= size-1 -> zero coordinate gradient).
-    y = y.clamp(0, h - 1)
-    xx = xx.clamp(0, w - 1)
-    grid = torch.stack((_normalise(xx, w), _normalise(y, h)), dim=-1)  # (N, G, H, W, 2)
-    out = F.grid_sample(
-        xc.reshape(n * g, c // g, h, w),
-        grid.reshape(n * g, H, W, 2),
-        mode="bilinear",
-        padding_mode="border",
-        align_corners=True,
-    ).reshape(n, g, c // g, H, W)
+    # clamp's gradient is 1 on [0, size-1] (bounds included) and 0 outside:
+    # exactly the official kernel's coordinate-gradient mask. +-inf clamp too.
+    y0, y1, ly = _cell(y.clamp(0, h - 1), h)
+    x0, x1, lx = _cell(xx.clamp(0, w - 1), w)
+    # One gather per tap over the flattened (h*w) plane; the index is broadcast
+    # (expand, no copy) over the C/G channels of each group.
+    planes = xc.reshape(n, g, cg, h * w)
+
+    def tap(iy: torch.Tensor, ix: torch.Tensor) -> torch.Tensor:
+        idx = (iy * w + ix).reshape(n, g, 1, H * W).expand(n, g, cg, H * W)
+        return planes.gather(3, idx)
+
+    a00, a01, a10, a11 = tap(y0, x0), tap(y0, x1), tap(y1, x0), tap(y1, x1)
+    ly = ly.reshape(n, g, 1, H * W)
+    lx = lx.reshape(n, g, 1, H * W)
+    zero = torch.zeros((), dtype=compute, device=x.device)
+    # Official integer rule: at lx == 0 the column-x1 taps are 0, at ly == 0
+    # the row-y1 taps are 0. Their weights are 0 there, so the value is
+    # unchanged; only d/dlx (d/dly) becomes -(the x0 column) (-(the y0 row)).
+    on_col = lx == 0
+    top = a00 + lx * (torch.where(on_col, zero, a01) - a00)
+    bot = a10 + lx * (torch.where(on_col, zero, a11) - a10)
+    bot = torch.where(ly == 0, zero, bot)
+    out = (top + ly * (bot - top)).reshape(n, g, cg, H, W)
     out = torch.where(nan_mask.unsqueeze(2), torch.full_like(out, float("nan")), out)
     return out.reshape(n, c, H, W).to(out_dtype)

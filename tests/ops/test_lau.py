@@ -1,4 +1,7 @@
-"""LaU operator: compiled kernels vs the grid_sample reference vs a naive loop."""
+"""LaU operator: compiled kernels vs the pure-PyTorch reference vs a naive loop.
+
+The official kernel's integer-coordinate rule is checked against a port of that
+kernel in test_lau_official.py."""
 from __future__ import annotations
 
 import math
@@ -50,7 +53,7 @@ def fwd_bwd(fn, x, off, k, grad_seed=1):
 
 # ---------------------------------------------------------------- naive oracle
 def _axis(p: float, size: int) -> Tuple[int, int, float, bool]:
-    inside = 0.0 < p < size - 1
+    inside = 0.0 <= p <= size - 1  # the clamp does not move p (bounds included)
     p = min(max(p, 0.0), float(size - 1))
     i0 = math.floor(p)
     return i0, min(i0 + 1, size - 1), p - i0, inside
@@ -60,7 +63,9 @@ def naive_lau(x: torch.Tensor, off: torch.Tensor, k_h: int, k_w: int):
     """Python loops straight from the documented semantics (float64).
 
     Returns (out, d out/d dy, d out/d dx), each (N, C, H, W): independent of both
-    the kernels and grid_sample, so a shared misunderstanding cannot hide.
+    the kernels and the reference, so a shared misunderstanding cannot hide.
+    At an exact integer coordinate (fraction 0) the upper taps count as 0 for
+    the derivative along that axis (the official kernel's rule).
     """
     x, off = x.double().cpu(), off.double().cpu()
     n_, c_, h, w = x.shape
@@ -81,8 +86,10 @@ def naive_lau(x: torch.Tensor, off: torch.Tensor, k_h: int, k_w: int):
                     top = a00 + lx * (a01 - a00)
                     bot = a10 + lx * (a11 - a10)
                     out[n, c, i, j] = top + ly * (bot - top)
-                    d_dy[n, c, i, j] = (bot - top) if iny else 0.0
-                    d_dx[n, c, i, j] = ((1 - ly) * (a01 - a00) + ly * (a11 - a10)) if inx else 0.0
+                    left = a00 + ly * (a10 - a00)
+                    right = a01 + ly * (a11 - a01)
+                    d_dy[n, c, i, j] = ((bot if ly else 0.0) - top) if iny else 0.0
+                    d_dx[n, c, i, j] = ((right if lx else 0.0) - left) if inx else 0.0
     return out, d_dy, d_dx
 
 
@@ -214,23 +221,44 @@ def _one_pixel_grads(device, h, w, dy, dx, i=0, j=0, fn=ext):
 
 
 def test_gradient_convention_integer_and_border(device):
-    """The documented convention (= grid_sample border/align_corners=True)."""
-    h = w = 5  # size-1 = 4: grid_sample's normalisation round-trips exactly
+    """The documented convention (the official kernel's integer rule)."""
+    h = w = 5
     for fn in (ext, ref):
-        # Interior integer row y = 2 (i=0, dy=2) at x = 1.5: right-sided cell [2, 3].
+        # Interior integer row y = 2 (i=0, dy=2) at x = 1.5: the row-3 taps
+        # count as 0, so d/dy = -(row 2 at x = 1.5); d/dx is the usual one.
         x, v, gx, goff = _one_pixel_grads(device, h, w, 2.0, 1.5, fn=fn)
         a = x[0]
-        exp_dy = (0.5 * (a[:, 3, 1] - a[:, 2, 1]) + 0.5 * (a[:, 3, 2] - a[:, 2, 2])).sum()
+        row2 = 0.5 * (a[:, 2, 1] + a[:, 2, 2])
         exp_dx = (a[:, 2, 2] - a[:, 2, 1]).sum()
-        torch.testing.assert_close(goff, torch.stack((exp_dy, exp_dx)), rtol=1e-12, atol=1e-12)
-        torch.testing.assert_close(v, 0.5 * (a[:, 2, 1] + a[:, 2, 2]), rtol=1e-12, atol=1e-12)
-        # Interior integer column: right-sided too.
+        torch.testing.assert_close(goff, torch.stack((-row2.sum(), exp_dx)), rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(v, row2, rtol=1e-12, atol=1e-12)
+        # Interior integer column x = 3 at y = 1.25: d/dx = -(column 3 at y = 1.25).
         x, v, gx, goff = _one_pixel_grads(device, h, w, 1.25, 3.0, fn=fn)
         a = x[0]
-        exp_dx = (0.75 * (a[:, 1, 4] - a[:, 1, 3]) + 0.25 * (a[:, 2, 4] - a[:, 2, 3])).sum()
-        torch.testing.assert_close(goff[1], exp_dx, rtol=1e-12, atol=1e-12)
-        # Exactly on the borders (y = 0, y = h-1, x = w-1): zero coordinate gradient.
-        for dy, dx, zero_axes in ((0.0, 1.5, (0,)), (4.0, 1.5, (0,)), (1.5, 4.0, (1,)), (0.0, 0.0, (0, 1))):
+        exp_dx = -(0.75 * a[:, 1, 3] + 0.25 * a[:, 2, 3]).sum()
+        exp_dy = (a[:, 2, 3] - a[:, 1, 3]).sum()
+        torch.testing.assert_close(goff, torch.stack((exp_dy, exp_dx)), rtol=1e-12, atol=1e-12)
+        # Exactly on the bounds (not clamped): the same rule, -(the sample
+        # interpolated along the other axis); both integer: -x[y, x].
+        for dy, dx in ((0.0, 1.5), (4.0, 1.5), (1.5, 4.0), (0.0, 0.0), (4.0, 4.0)):
+            x, v, gx, goff = _one_pixel_grads(device, h, w, dy, dx, fn=fn)
+            a = x[0]
+            y0, x0 = int(dy), int(dx)
+            y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
+            ly, lx = dy - y0, dx - x0
+            if ly == 0:
+                exp_dy = -(a[:, y0, x0] + lx * (a[:, y0, x1] - a[:, y0, x0])).sum()
+            else:  # these cases have lx == 0
+                exp_dy = (a[:, y1, x0] - a[:, y0, x0]).sum()
+            if lx == 0:
+                exp_dx = -(a[:, y0, x0] + ly * (a[:, y1, x0] - a[:, y0, x0])).sum()
+            else:  # these cases have ly == 0
+                exp_dx = (a[:, y0, x1] - a[:, y0, x0]).sum()
+            torch.testing.assert_close(
+                goff, torch.stack((exp_dy, exp_dx)), rtol=1e-12, atol=1e-12, msg=f"{fn} {dy} {dx}"
+            )
+        # Just outside the bounds (clamped): zero coordinate gradient.
+        for dy, dx, zero_axes in ((-1e-9, 1.5, (0,)), (4.0 + 1e-9, 1.5, (0,)), (1.5, 4.0 + 1e-9, (1,))):
             x, v, gx, goff = _one_pixel_grads(device, h, w, dy, dx, fn=fn)
             for ax in zero_axes:
                 assert goff[ax].item() == 0.0, (fn, dy, dx, ax)
@@ -246,11 +274,18 @@ def test_gradient_convention_integer_and_border(device):
         torch.testing.assert_close(gx, expected_gx, rtol=0, atol=0)
 
 
-def test_size_one_axis_has_zero_gradient(device):
+def test_size_one_axis(device):
+    """h == 1: any y != 0 is clamped (zero dy gradient); y == 0 exactly is the
+    integer rule's bound, d/dy = -(row 0 interpolated along x)."""
     x, off = make_inputs(1, 2, 1, 3, 2, 2, 1, device=device, scale=0.4)
     _, _, goff = fwd_bwd(ext, x, off, 2)
     assert torch.count_nonzero(goff[:, 0]) == 0
     assert torch.count_nonzero(goff[:, 1]) > 0
+    for fn in (ext, ref):
+        x1, v, gx, g1 = _one_pixel_grads(device, 1, 3, 0.0, 0.5, fn=fn)
+        torch.testing.assert_close(g1[0], -v.sum(), rtol=1e-12, atol=1e-12)
+        x1, v, gx, g1 = _one_pixel_grads(device, 1, 3, 0.25, 0.5, fn=fn)
+        assert g1[0].item() == 0.0
 
 
 def test_nonfinite_offsets(device):

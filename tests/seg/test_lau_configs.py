@@ -329,3 +329,137 @@ def test_swap_base_head_by_config_edit_trains(head):
         log_vars = model.train_step(next(batches), wrapper)
         assert torch.isfinite(log_vars['loss'])
     assert not torch.equal(before, model.decode_head.offset_branch.offset_x[2].weight)
+
+
+# The reproduction configs whose authors' code exists (EncNet on ADE20K / Context,
+# LaU-reg/encoding/models/encnet.py): the authors' backbone. The VOC DeepLabV3+ pair
+# has no official code and keeps mmseg's ResNetV1c.
+AUTHORS_BACKBONE = [c for c in LAU_CONFIGS if _name(c).startswith('encnet')]
+
+
+@pytest.mark.parametrize('path', AUTHORS_BACKBONE, ids=_name)
+def test_reproduction_configs_use_the_authors_backbone_stem(path):
+    """Deep stem conv3x3(3, 64, s2)-conv3x3(64, 64)-conv3x3(64, 128), each with BN +
+    ReLU, then max-pool (dilated/resnet.py L137-L154), from the converted PyTorch-
+    Encoding weights; a LaU config and its baseline share the backbone config."""
+    assert len(AUTHORS_BACKBONE) == 6
+    cfg, model = _built(path)
+    stem = model.backbone.stem
+    convs = [m for m in stem if isinstance(m, torch.nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 64), (64, 64),
+                                                               (64, 128)]
+    assert [c.stride for c in convs] == [(2, 2), (1, 1), (1, 1)]
+    assert [c.kernel_size for c in convs] == [(3, 3)] * 3
+    assert [type(m).__name__ for m in stem][1::3] == ['SyncBatchNorm'] * 3
+    assert model.backbone.layer1[0].conv1.in_channels == 128
+    assert not model.backbone.avg_down  # strided 1x1 downsample, as the official
+    assert cfg.model.get('pretrained') is None
+    init = cfg.model.backbone.init_cfg
+    assert init.type == 'Pretrained'
+    assert init.checkpoint == 'checkpoints/encoding_resnet50-25c4b509_mmseg.pth'
+    if not path.endswith('_bilinear.py'):
+        base = Config.fromfile(_baseline_of(path))
+        assert cfg.model.backbone.to_dict() == base.model.backbone.to_dict()
+        assert cfg.model.get('pretrained') == base.model.get('pretrained')
+
+
+# -- the authors' evaluation (tools/test.py --tta) -------------------------------------
+ENCNET = [c for c in LAU_CONFIGS if _name(c).startswith('encnet')]
+
+
+@pytest.mark.parametrize('path', ENCNET, ids=_name)
+def test_tta_is_the_official_multi_eval_and_runs(path, tmp_path):
+    """Every EncNet config (the LaU ones inherit it from their baseline) tests with
+    --tta as the authors' MultiEvalModule: ADE20K 6 scales + flip, Context single scale
+    without flip; 520 / 480 / stride 2/3. Its tta_pipeline loads one image and its
+    tta_model wraps the config's model (tiny backbone, base 64, crop 48) and runs."""
+    import cv2
+    import numpy as np
+    from mmengine.dataset import Compose, pseudo_collate
+    from mmengine.registry import init_default_scope
+    from mmext.seg import EncodingMultiEvalTTA
+    cfg = _tiny(Config.fromfile(path))
+    init_default_scope(cfg.default_scope)  # as the Runner does: transforms are mmseg's
+    tta = dict(cfg.tta_model)
+    ade = 'ade20k' in path
+    assert tta['type'] == 'EncodingMultiEvalTTA'
+    assert list(tta['scales']) == ([0.5, 0.75, 1.0, 1.25, 1.5, 1.75] if ade else [1.0])
+    assert tta['flip'] is ade
+    assert (tta['base_size'], tta['crop_size']) == (520, 480)
+    assert tta['stride_rate'] == pytest.approx(2 / 3)
+    torch.manual_seed(0)
+    tta.update(base_size=64, crop_size=48)
+    model = MODELS.build(dict(**tta, module=cfg.model))
+    assert isinstance(model, EncodingMultiEvalTTA)
+    model.module.init_weights()
+    model.eval()
+    h, w = 48, 64
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / 'img.png'), rng.integers(0, 256, (h, w, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / 'seg.png'), rng.integers(0, 30, (h, w), np.uint8))
+    pipeline = Compose(cfg.tta_pipeline)
+    item = pipeline(dict(img_path=str(tmp_path / 'img.png'),
+                         seg_map_path=str(tmp_path / 'seg.png'), reduce_zero_label=True,
+                         seg_fields=[]))
+    with torch.no_grad():
+        out = model.test_step(pseudo_collate([item]))
+    assert len(out) == 1
+    num_classes = model.module.decode_head.num_classes
+    assert out[0].seg_logits.data.shape == (num_classes, h, w)
+    assert out[0].pred_sem_seg.data.shape == (1, h, w)
+    assert out[0].gt_sem_seg.data.shape == (1, h, w)
+    assert torch.isfinite(out[0].seg_logits.data).all()
+
+
+@pytest.mark.parametrize('path', ENCNET, ids=_name)
+def test_reproduction_configs_train_with_the_authors_settings(path):
+    """align_corners=True resizes and labelled-pixel CE means (encnet.py:L60-L66,
+    customize.py:L24-L29, L152), the authors' length, and their augmentation run on a
+    small image: zero-padded raw image with ignored labels, no photometric change."""
+    import numpy as np
+    from mmcv.transforms import Compose
+    cfg = Config.fromfile(path)
+    model = cfg.model
+    assert model.decode_head.align_corners and model.auxiliary_head.align_corners
+    assert model.auxiliary_head.loss_decode.avg_non_ignore
+    if _name(path).endswith('_bilinear.py'):
+        assert model.decode_head.loss_decode.avg_non_ignore
+    assert cfg.train_cfg.max_iters == (24960 if 'pascal-context' in path else 227340)
+    assert [t['type'] for t in cfg.train_pipeline] == [
+        'LoadImageFromFile', 'LoadAnnotations', 'RandomFlip', 'RandomResize',
+        'RandomCrop', 'Pad', 'PILGaussianBlur', 'PackSegInputs']
+    crop = cfg.train_pipeline[4]
+    assert crop.get('cat_max_ratio', 1.0) == 1.0
+    # the steps after loading, on a 100 x 60 image scaled to a short side < 480
+    steps = [dict(t) for t in cfg.train_pipeline[2:-1]]
+    steps[0].update(prob=1.0)  # flipped or not, the padding is bottom/right
+    steps[1].update(ratio_range=(0.5, 0.5))  # short side 260: padding needed
+    steps[4].update(prob=0.0)  # (the blur itself: tests/datasets)
+    img = np.full((60, 100, 3), 200, np.uint8)
+    from mmseg.registry import TRANSFORMS
+    out = Compose([TRANSFORMS.build(t) for t in steps])(dict(img=img, gt_seg_map=np.full((60, 100), 3, np.uint8),
+                              seg_fields=['gt_seg_map'], img_shape=(60, 100)))
+    assert out['img'].shape == (480, 480, 3) and out['gt_seg_map'].shape == (480, 480)
+    width = 433  # 100 * 260 / 60
+    assert (out['img'][:260, :width] == 200).all()
+    assert (out['img'][260:] == 0).all() and (out['img'][:, width:] == 0).all()
+    assert (out['gt_seg_map'][:260, :width] == 3).all()
+    assert (out['gt_seg_map'][260:] == 255).all()
+    assert (out['gt_seg_map'][:, width:] == 255).all()
+
+
+def test_missing_pretrained_backbone_is_named_before_training(tmp_path):
+    """The converted ImageNet weights of the authors' backbone missing: one line with
+    the path and the way out, in training only (testing loads a whole checkpoint)."""
+    from mmext.engine import check_model_checkpoints
+    cfg = Config.fromfile(ENCNET[0])
+    path = cfg.model.backbone.init_cfg.checkpoint
+    assert not osp.isfile(osp.join(ROOT, path))
+    with pytest.raises(UserError, match='pretrained weights') as info:
+        check_model_checkpoints(cfg, 'train')
+    assert path in str(info.value) and 'model.backbone.init_cfg=None' in str(info.value)
+    check_model_checkpoints(cfg, 'test')
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'empty.pth')
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    with pytest.raises(UserError, match='empty.pth'):
+        check_model_checkpoints(cfg, 'train')

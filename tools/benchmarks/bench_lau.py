@@ -1,7 +1,7 @@
-"""Benchmark of the LaU op: compiled kernel vs grid_sample reference vs F.interpolate.
+"""Benchmark of the LaU op: compiled kernel vs pure-PyTorch reference vs F.interpolate.
 
 Not a test. Every ratio is against baselines measured in the same run:
-  ref    = mmext's grid_sample reference, grid construction included;
+  ref    = mmext's pure-PyTorch reference (4-tap gather), grid construction included;
   interp = F.interpolate(bilinear, no offsets), the speed floor.
 On CUDA the two kernel families are timed too: ext-pp (per-pixel kernels,
 impl 1) and ext-cl (channels-last kernels, impl 2); `ext` is the public op

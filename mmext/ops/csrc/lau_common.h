@@ -6,11 +6,17 @@
 //   y = i / k_h + dy,  x = j / k_w + dx          (computed in acc_t)
 //   NaN coordinate  -> the output is NaN, no gradient flows (see lau.py).
 //   y is clamped to [0, h - 1] (x to [0, w - 1]); +-inf clamp like any value.
-//   The coordinate gradient is masked to 0 unless 0 < y < h - 1 strictly
-//   (the same as grid_sample(padding_mode="border", align_corners=True)).
+//   The coordinate gradient is masked to 0 unless 0 <= y <= h - 1 before the
+//   clamp (bounds included), as in the official kernel (HolmesShuan/Location-
+//   aware-Upsampling-for-Semantic-Segmentation, LaU/src/cuda/lau_cuda_kernel.cuh,
+//   lau_micro_coord_bilinear).
 //   Cell: y0 = floor(y) (after clamping, so truncation == floor), y1 =
-//   min(y0 + 1, h - 1), ly = y - y0. At an exact integer interior coordinate
-//   this picks the cell to the right, so d/dy is the right-sided difference.
+//   min(y0 + 1, h - 1), ly = y - y0.
+//   Exact integer coordinate (ly == 0), the official rule: there floor(y) ==
+//   ceil(y) and the official kernel zeroes the taps of row ceil(y), so
+//   d sample / dy = 0 - top = -(row y interpolated along x), bounds included
+//   (y == 0, y == h - 1, and y == 0 when h == 1). Likewise for x. This is not
+//   a one-sided difference; it is what the authors trained with.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -71,7 +77,7 @@ struct Axis {
   int64_t i0;   // lower tap index
   int64_t i1;   // upper tap index (== i0 at the last row/column)
   acc_t frac;   // weight of the upper tap
-  acc_t gmask;  // 1 if the coordinate is strictly inside (gradient flows), else 0
+  acc_t gmask;  // 1 if the coordinate was inside [0, size-1] before clamping (gradient flows), else 0
 };
 
 // Resolve one axis. Returns false for a NaN coordinate (caller writes NaN).
@@ -86,9 +92,9 @@ C10_HOST_DEVICE inline bool resolve_axis(acc_t p, int64_t size, Axis<acc_t>& a) 
     return false;
   }
   const acc_t maxv = static_cast<acc_t>(size - 1);
-  // Strict inequalities: at the border (or with size 1) the coordinate is
-  // treated as clamped, so its gradient is zero (grid_sample's convention).
-  a.gmask = (p > acc_t(0) && p < maxv) ? acc_t(1) : acc_t(0);
+  // Bounds included (official kernel: H <= height - 1 && H >= 0): only a
+  // coordinate the clamp actually moved has a zero gradient.
+  a.gmask = (p >= acc_t(0) && p <= maxv) ? acc_t(1) : acc_t(0);
   p = p <= acc_t(0) ? acc_t(0) : (p >= maxv ? maxv : p);
   // p is in [0, size-1] here, so truncation is floor and cannot overflow.
   int64_t i0 = static_cast<int64_t>(p);
@@ -112,10 +118,13 @@ struct Bilinear {
 
   // The sample (NaN when ly is NaN: the CPU forward marks NaN pixels so).
   C10_HOST_DEVICE acc_t value(acc_t ly) const { return top + ly * (bot - top); }
-  // d sample / d y and d sample / d x inside the cell.
-  C10_HOST_DEVICE acc_t grad_y() const { return bot - top; }
-  C10_HOST_DEVICE acc_t grad_x(acc_t ly) const {
-    return (a01 - a00) + ly * ((a11 - a10) - (a01 - a00));
+  // d sample / d y. Inside a cell bot - top; at an exact integer row
+  // (ly == 0) the official rule: the row-y1 taps count as 0, so -top.
+  C10_HOST_DEVICE acc_t grad_y(acc_t ly) const { return ly != acc_t(0) ? bot - top : -top; }
+  // d sample / d x; at an exact integer column (lx == 0) the column-x1 taps
+  // count as 0: -(column x0 interpolated along y).
+  C10_HOST_DEVICE acc_t grad_x(acc_t lx, acc_t ly) const {
+    return lx != acc_t(0) ? (a01 - a00) + ly * ((a11 - a10) - (a01 - a00)) : -(a00 + ly * (a10 - a00));
   }
 };
 

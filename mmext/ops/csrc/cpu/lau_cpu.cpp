@@ -124,8 +124,8 @@ void backward_rows(
         const acc_t ly = t.ly[j], lx = t.lx[j];
         if (DO_GOFF) {
           const Bilinear<acc_t> b = gather_taps<acc_t>(src, t.o00[j], t.o01[j], t.o10[j], t.o11[j], lx);
-          t.gy[j] += gv * b.grad_y();
-          t.gx[j] += gv * b.grad_x(ly);
+          t.gy[j] += gv * b.grad_y(ly);
+          t.gx[j] += gv * b.grad_x(lx, ly);
         }
         if (DO_GX) {
           if (!t.ok[j]) continue;  // a NaN coordinate scatters nothing

@@ -125,8 +125,8 @@ __global__ void lau_backward_kernel(
       const acc_t gv = static_cast<acc_t>(go[c * HW]);
       if (need_taps) {
         const Bilinear<acc_t> b = gather_taps<acc_t>(src, q.o00, q.o01, q.o10, q.o11, lx);
-        gy += gv * b.grad_y();
-        gx += gv * b.grad_x(ly);
+        gy += gv * b.grad_y(ly);
+        gx += gv * b.grad_x(lx, ly);
       }
       // Zero-weight taps (integer coordinates, borders) are common with
       // integer scale factors: skipping their atomics saves bandwidth.
@@ -332,8 +332,8 @@ __global__ void __launch_bounds__(32 * ClWarps<acc_t>::bwd) lau_backward_cl_kern
         const acc_t ly = q.ly, lx = q.lx;
         const bool use = (f & kClValid) && active;
         // Masked with selects, not products: gv * inf must not leak a NaN.
-        const acc_t py = use && (f & kClNeedGy) ? gv * q.b.grad_y() : acc_t(0);
-        const acc_t px = use && (f & kClNeedGx) ? gv * q.b.grad_x(ly) : acc_t(0);
+        const acc_t py = use && (f & kClNeedGy) ? gv * q.b.grad_y(ly) : acc_t(0);
+        const acc_t px = use && (f & kClNeedGx) ? gv * q.b.grad_x(lx, ly) : acc_t(0);
         if (use) {
           // Zero-weight taps (integer coordinates, borders) skip their atomics.
           const acc_t gt = gv * (acc_t(1) - ly), gb = gv * ly;

@@ -18,7 +18,7 @@ import os
 import pickle
 import re
 import warnings
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -172,3 +172,39 @@ def load_checkpoint_file(path: str, what: str = 'checkpoint', *, mmap: bool = Fa
         refused = isinstance(exc, pickle.UnpicklingError) and _refusal_reason(exc)
         raise UserError(f"{what} '{path}' {describe_load_error(path, exc)}"
                         f"{refused_hint if refused else ''}") from exc
+
+
+def load_foreign_state_dict(path: str, what: str,
+                            trust: bool = False) -> dict:
+    """The tensor state dict of another codebase's checkpoint (a bare state dict or
+    one under ``state_dict``; a DDP ``module.`` prefix stripped), for the model
+    converters.
+
+    ``trust=True`` (their ``--trust-checkpoint``) loads with ``weights_only=False``
+    for old pickles holding objects that weights_only refuses; otherwise the refusal
+    message suggests that option. Every failure is a one-line :class:`UserError`.
+    """
+    if trust:
+        try:
+            checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+        except Exception as exc:  # noqa: BLE001  (torch/pickle raise many types)
+            raise UserError(f"{what} '{path}' {describe_load_error(path, exc)}") from exc
+    else:
+        checkpoint = load_checkpoint_file(
+            path, what, refused_hint=' (if you trust the file, rerun with '
+            '--trust-checkpoint)')
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
+                                                                   dict) else None
+    if not isinstance(state, dict) or not state or not all(
+            isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"'{path}' holds no state_dict of tensors")
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state.items()}
+
+
+def mapping_problems(groups: List[Tuple[str, List[str]]], shown: int = 20) -> List[str]:
+    """``'<title> (<count>): key, key, ...'`` for each non-empty ``(title, keys)``
+    group of a key-by-key conversion (at most ``shown`` keys each)."""
+    return [f'{title} ({len(items)}): ' + ', '.join(items[:shown])
+            + (' ...' if len(items) > shown else '')
+            for title, items in groups if items]

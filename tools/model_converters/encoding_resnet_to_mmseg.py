@@ -48,6 +48,8 @@ from typing import Dict, List, Optional, Tuple
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmext.engine import run_cli  # noqa: E402
+from mmext.utils.checkpoint import (load_foreign_state_dict,  # noqa: E402
+                                    mapping_problems)
 from mmext.utils.errors import UserError  # noqa: E402
 
 # sha1 of the ImageNet checkpoints: the official LaU code's model store
@@ -139,14 +141,11 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
     counters = sorted(k for k in set(target) - set(out)
                       if k.endswith('.num_batches_tracked'))
     missing = sorted(set(target) - set(out) - reported - set(counters))
-    problems = []
-    for title, items in (('official keys with no place in the backbone', unplaced),
-                         ('shape mismatches', mismatched),
-                         ('backbone keys given twice', doubled),
-                         ('backbone keys the checkpoint does not fill', missing)):
-        if items:
-            problems.append(f'{title} ({len(items)}): ' + ', '.join(items[:20])
-                            + (' ...' if len(items) > 20 else ''))
+    problems = mapping_problems([
+        ('official keys with no place in the backbone', unplaced),
+        ('shape mismatches', mismatched),
+        ('backbone keys given twice', doubled),
+        ('backbone keys the checkpoint does not fill', missing)])
     if problems:
         raise UserError('cannot convert the PyTorch-Encoding ResNet checkpoint: '
                         + '; '.join(problems) + '. Is it an ImageNet resnet50s / '
@@ -159,26 +158,7 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
 def load_official(path: str, trust: bool = False) -> Dict[str, 'torch.Tensor']:
     """The state dict of a PyTorch-Encoding checkpoint (a bare state dict, as its
     model store serves it, or one under ``state_dict``; ``module.`` stripped)."""
-    import torch
-
-    from mmext.utils.checkpoint import describe_load_error, load_checkpoint_file
-    if trust:
-        try:
-            checkpoint = torch.load(path, map_location='cpu', weights_only=False)
-        except Exception as exc:  # noqa: BLE001  (torch/pickle raise many types)
-            raise UserError(f"PyTorch-Encoding checkpoint '{path}' "
-                            f'{describe_load_error(path, exc)}') from exc
-    else:
-        checkpoint = load_checkpoint_file(
-            path, 'PyTorch-Encoding checkpoint',
-            refused_hint=' (if you trust the file, rerun with --trust-checkpoint)')
-    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
-                                                                   dict) else None
-    if not isinstance(state, dict) or not state or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"'{path}' holds no state_dict of tensors")
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state.items()}
+    return load_foreign_state_dict(path, 'PyTorch-Encoding checkpoint', trust)
 
 
 def file_sha1(path: str) -> str:

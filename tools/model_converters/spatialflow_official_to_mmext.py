@@ -35,6 +35,8 @@ from typing import Dict, List, Optional, Tuple
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmext.engine import run_cli  # noqa: E402
+from mmext.utils.checkpoint import (load_foreign_state_dict,  # noqa: E402
+                                    mapping_problems)
 from mmext.utils.errors import UserError  # noqa: E402
 
 # The official stuff head's output channels on COCO: the 53 stuff classes and
@@ -129,14 +131,11 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
         out[new_key] = value.to(want.dtype) if value.is_floating_point() else value
         source_of[new_key] = key
     missing = sorted(set(target) - set(out) - reported)
-    problems = []
-    for title, items in (('official keys with no place in the model', unplaced),
-                         ('shape mismatches', mismatched),
-                         ('model keys given twice', doubled),
-                         ('model keys the checkpoint does not fill', missing)):
-        if items:
-            problems.append(f'{title} ({len(items)}): ' + ', '.join(items[:20])
-                            + (' ...' if len(items) > 20 else ''))
+    problems = mapping_problems([
+        ('official keys with no place in the model', unplaced),
+        ('shape mismatches', mismatched),
+        ('model keys given twice', doubled),
+        ('model keys the checkpoint does not fill', missing)])
     if problems:
         raise UserError('cannot convert the official SpatialFlow checkpoint: '
                         + '; '.join(problems) + '. Is the config the one the '
@@ -146,28 +145,7 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
 
 def load_official(path: str, trust: bool = False) -> Dict[str, 'torch.Tensor']:
     """The ``state_dict`` of an mmdet v2 checkpoint (or a bare state dict)."""
-    import torch
-
-    from mmext.utils.checkpoint import describe_load_error, load_checkpoint_file
-    if trust:
-        try:
-            checkpoint = torch.load(path, map_location='cpu', weights_only=False)
-        except Exception as exc:  # noqa: BLE001  (torch/pickle raise many types)
-            raise UserError(f"official checkpoint '{path}' "
-                            f'{describe_load_error(path, exc)}') from exc
-    else:
-        # mmdet v2 checkpoints may hold mmcv objects in 'meta' that weights_only
-        # refuses: the message offers --trust-checkpoint for those.
-        checkpoint = load_checkpoint_file(
-            path, 'official checkpoint',
-            refused_hint=' (if you trust the file, rerun with --trust-checkpoint)')
-    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint,
-                                                                   dict) else None
-    if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise UserError(f"'{path}' holds no state_dict of tensors")
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state.items()}
+    return load_foreign_state_dict(path, 'official checkpoint', trust)
 
 
 def build_target_state(config: str) -> Dict[str, 'torch.Tensor']:

@@ -387,6 +387,10 @@ def test_tta_is_the_official_multi_eval_and_runs(path, tmp_path):
     assert tta['flip'] is ade
     assert (tta['base_size'], tta['crop_size']) == (520, 480)
     assert tta['stride_rate'] == pytest.approx(2 / 3)
+    if not path.endswith('_bilinear.py'):  # inherited: run once, on the baseline
+        base = Config.fromfile(_baseline_of(path))
+        assert cfg.tta_model == base.tta_model and cfg.tta_pipeline == base.tta_pipeline
+        return
     torch.manual_seed(0)
     tta.update(base_size=64, crop_size=48)
     model = MODELS.build(dict(**tta, module=cfg.model))

@@ -68,16 +68,18 @@ def safe_checkpoint_globals() -> List[Any]:
             *_numpy_globals()]
 
 
-_registered = False
-
-
 def register_checkpoint_safe_globals() -> None:
-    """Allow-list :func:`safe_checkpoint_globals` once per process (idempotent)."""
-    global _registered
-    if _registered or not hasattr(torch.serialization, 'add_safe_globals'):
+    """Allow-list :func:`safe_checkpoint_globals` (idempotent: torch keeps a set).
+
+    Called before every load, not once per process: ``torch.serialization.
+    safe_globals(...)`` *removes* its globals on exit, including ones that were
+    allow-listed before it, and OneDL's mmengine wraps its own ``torch.load`` in
+    that context with HistoryBuffer and numpy types in the list, so after any
+    mmengine checkpoint load those are gone from torch's allow-list.
+    """
+    if not hasattr(torch.serialization, 'add_safe_globals'):
         return  # torch < 2.4 has no weights_only default to work around
     torch.serialization.add_safe_globals(safe_checkpoint_globals())
-    _registered = True
 
 
 # ``torch.save``'s zip format starts with a zip local-file header; the legacy format

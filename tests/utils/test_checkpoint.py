@@ -77,3 +77,24 @@ def test_fresh_process_loads_history_buffer(tmp_path):
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().endswith('1.5')
+
+
+def test_loads_after_a_safe_globals_context_removed_ours(tmp_path):
+    """torch's ``safe_globals`` context removes its globals on exit, ours included
+    (OneDL's mmengine wraps every checkpoint load in one, with HistoryBuffer): our
+    loader must still read an mmengine checkpoint afterwards."""
+    from mmengine.logging import HistoryBuffer, MessageHub
+
+    from mmext.utils.checkpoint import load_checkpoint_file
+    if not hasattr(torch.serialization, 'safe_globals'):
+        pytest.skip('torch < 2.5 has no safe_globals context')
+    register_checkpoint_safe_globals()
+    with torch.serialization.safe_globals([HistoryBuffer]):
+        pass
+    assert HistoryBuffer not in torch.serialization.get_safe_globals()  # the trap
+    hub = MessageHub.get_instance('mmext-test-ckpt-context')
+    hub.update_scalar('train/loss', 0.5)
+    path = tmp_path / 'ckpt.pth'
+    torch.save(dict(message_hub=hub.state_dict(), meta=dict(seed=np.int64(3))), path)
+    loaded = load_checkpoint_file(str(path))
+    assert loaded['message_hub']['log_scalars']['train/loss'].current() == 0.5

@@ -18,7 +18,7 @@ import os
 import pickle
 import re
 import warnings
-from typing import Any, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -204,9 +204,62 @@ def load_foreign_state_dict(path: str, what: str,
             for k, v in state.items()}
 
 
-def mapping_problems(groups: List[Tuple[str, List[str]]], shown: int = 20) -> List[str]:
-    """``'<title> (<count>): key, key, ...'`` for each non-empty ``(title, keys)``
-    group of a key-by-key conversion (at most ``shown`` keys each)."""
-    return [f'{title} ({len(items)}): ' + ', '.join(items[:shown])
-            + (' ...' if len(items) > shown else '')
-            for title, items in groups if items]
+def place_tensors(source: dict, target: dict, map_key: Callable[[str], Optional[str]],
+                  *, part: str = 'model', skip: Sequence[str] = (),
+                  convert: Optional[Callable[[str, str, torch.Tensor], torch.Tensor]] = None,
+                  may_be_missing: Callable[[str], bool] = lambda key: False,
+                  shown: int = 20) -> Tuple[dict, List[str]]:
+    """Put each tensor of another codebase's ``source`` state dict on the tensor of
+    ``target`` (our ``state_dict()``) that ``map_key`` names, key by key: the model
+    converters' shared core.
+
+    Args:
+        source: the foreign state dict.
+        target: the state dict to fill (keys, shapes, dtypes).
+        map_key: source key -> target key, or ``None`` for no place.
+        part: how messages name the target ('model', 'backbone').
+        skip: source keys dropped on purpose (e.g. an ImageNet classifier).
+        convert: ``(source key, target key, tensor) -> tensor`` applied before the
+            shape check (e.g. a channel reorder); may raise :class:`UserError`.
+        may_be_missing: target keys that may stay unfilled (the caller fills them).
+
+    Returns:
+        The placed tensors (cast to the target's dtypes) and one line per kind of
+        problem (``'<what> (<count>): key, key, ...'``, at most ``shown`` keys): source
+        keys with no place, shape mismatches, target keys filled twice or not at all.
+    """
+    out: dict = {}
+    source_of: Dict[str, str] = {}
+    unplaced: List[str] = []
+    mismatched: List[str] = []
+    doubled: List[str] = []
+    reported = set()  # target keys already named in a shape mismatch
+    for key, value in source.items():
+        if key in skip:
+            continue
+        new_key = map_key(key)
+        if new_key is None or new_key not in target:
+            unplaced.append(f'{key} (-> {new_key})' if new_key else key)
+            continue
+        if new_key in out:
+            doubled.append(f'{new_key} <- {source_of[new_key]}, {key}')
+            continue
+        if convert is not None:
+            value = convert(key, new_key, value)
+        want = target[new_key]
+        if tuple(value.shape) != tuple(want.shape):
+            mismatched.append(f'{key} {tuple(value.shape)} -> {new_key} '
+                              f'{tuple(want.shape)}')
+            reported.add(new_key)
+            continue
+        out[new_key] = value.to(want.dtype) if value.is_floating_point() else value
+        source_of[new_key] = key
+    missing = sorted(k for k in set(target) - set(out) - reported
+                     if not may_be_missing(k))
+    groups = ((f'official keys with no place in the {part}', unplaced),
+              ('shape mismatches', mismatched),
+              (f'{part} keys given twice', doubled),
+              (f'{part} keys the checkpoint does not fill', missing))
+    return out, [f'{title} ({len(items)}): ' + ', '.join(items[:shown])
+                 + (' ...' if len(items) > shown else '')
+                 for title, items in groups if items]

@@ -49,7 +49,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmext.engine import run_cli  # noqa: E402
 from mmext.utils.checkpoint import (load_foreign_state_dict,  # noqa: E402
-                                    mapping_problems)
+                                    place_tensors)
 from mmext.utils.errors import UserError  # noqa: E402
 
 # sha1 of the ImageNet checkpoints: the official LaU code's model store
@@ -116,36 +116,11 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
             every target key filled twice or not at all.
     """
     import torch
-    out: Dict[str, torch.Tensor] = {}
-    source_of: Dict[str, str] = {}
-    unplaced, mismatched, doubled = [], [], []
-    reported = set()
-    for key, value in official.items():
-        if key in _DROPPED:
-            continue
-        new_key = map_key(key)
-        if new_key is None or new_key not in target:
-            unplaced.append(f'{key} (-> {new_key})' if new_key else key)
-            continue
-        if new_key in out:
-            doubled.append(f'{new_key} <- {source_of[new_key]}, {key}')
-            continue
-        want = target[new_key]
-        if tuple(value.shape) != tuple(want.shape):
-            mismatched.append(f'{key} {tuple(value.shape)} -> {new_key} '
-                              f'{tuple(want.shape)}')
-            reported.add(new_key)
-            continue
-        out[new_key] = value.to(want.dtype)
-        source_of[new_key] = key
+    out, problems = place_tensors(
+        official, target, map_key, part='backbone', skip=_DROPPED,
+        may_be_missing=lambda key: key.endswith('.num_batches_tracked'))
     counters = sorted(k for k in set(target) - set(out)
                       if k.endswith('.num_batches_tracked'))
-    missing = sorted(set(target) - set(out) - reported - set(counters))
-    problems = mapping_problems([
-        ('official keys with no place in the backbone', unplaced),
-        ('shape mismatches', mismatched),
-        ('backbone keys given twice', doubled),
-        ('backbone keys the checkpoint does not fill', missing)])
     if problems:
         raise UserError('cannot convert the PyTorch-Encoding ResNet checkpoint: '
                         + '; '.join(problems) + '. Is it an ImageNet resnet50s / '

@@ -36,7 +36,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmext.engine import run_cli  # noqa: E402
 from mmext.utils.checkpoint import (load_foreign_state_dict,  # noqa: E402
-                                    mapping_problems)
+                                    place_tensors)
 from mmext.utils.errors import UserError  # noqa: E402
 
 # The official stuff head's output channels on COCO: the 53 stuff classes and
@@ -100,42 +100,20 @@ def convert_state_dict(official: Dict[str, 'torch.Tensor'],
         UserError: listing every official key with no place, every shape
             mismatch, every target key filled twice or not at all.
     """
-    import torch
-    out: Dict[str, torch.Tensor] = {}
-    source_of: Dict[str, str] = {}
-    unplaced, mismatched, doubled = [], [], []
-    reported = set()  # target keys already named in a shape mismatch
-    for key, value in official.items():
-        new_key = map_key(key)
-        if new_key is None or new_key not in target:
-            unplaced.append(f'{key} (-> {new_key})' if new_key else key)
-            continue
-        if new_key in out:
-            doubled.append(f'{new_key} <- {source_of[new_key]}, {key}')
-            continue
-        if new_key.startswith('stuff_head.conv_logits.'):
-            channel = COCO_THINGS_CHANNEL if things_channel is None else things_channel
-            if things_channel is None and value.shape[0] != len(
-                    OFFICIAL_COCO_STUFF_CHANNELS):
-                raise UserError(
-                    f'{key} has {value.shape[0]} output channels, not COCO\'s '
-                    f'{len(OFFICIAL_COCO_STUFF_CHANNELS)}: give --things-channel (the '
-                    'official channel of the merged "things" class).')
-            value = value[stuff_channel_order(value.shape[0], channel)]
-        want = target[new_key]
-        if tuple(value.shape) != tuple(want.shape):
-            mismatched.append(f'{key} {tuple(value.shape)} -> {new_key} '
-                              f'{tuple(want.shape)}')
-            reported.add(new_key)
-            continue
-        out[new_key] = value.to(want.dtype) if value.is_floating_point() else value
-        source_of[new_key] = key
-    missing = sorted(set(target) - set(out) - reported)
-    problems = mapping_problems([
-        ('official keys with no place in the model', unplaced),
-        ('shape mismatches', mismatched),
-        ('model keys given twice', doubled),
-        ('model keys the checkpoint does not fill', missing)])
+    def reorder_stuff_logits(key: str, new_key: str, value: 'torch.Tensor'):
+        if not new_key.startswith('stuff_head.conv_logits.'):
+            return value
+        channel = COCO_THINGS_CHANNEL if things_channel is None else things_channel
+        if things_channel is None and value.shape[0] != len(
+                OFFICIAL_COCO_STUFF_CHANNELS):
+            raise UserError(
+                f'{key} has {value.shape[0]} output channels, not COCO\'s '
+                f'{len(OFFICIAL_COCO_STUFF_CHANNELS)}: give --things-channel (the '
+                'official channel of the merged "things" class).')
+        return value[stuff_channel_order(value.shape[0], channel)]
+
+    out, problems = place_tensors(official, target, map_key,
+                                  convert=reorder_stuff_logits)
     if problems:
         raise UserError('cannot convert the official SpatialFlow checkpoint: '
                         + '; '.join(problems) + '. Is the config the one the '

@@ -24,3 +24,22 @@ def fresh_default_scope():
     # overwrite_default_scope(None) leaves the current scope as it is.
     DefaultScope._instance_dict.clear()
     yield
+
+
+@pytest.fixture(scope='session')
+def teacher_checkpoint(tmp_path_factory) -> str:
+    """An untrained (seeded) checkpoint of the whole PKD demo teacher, heads included
+    (the demo's trained one is not in a clone)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import mmext  # noqa: F401
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    torch.manual_seed(0)
+    config = osp.join(ROOT, 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py')
+    teacher = MODELS.build(Config.fromfile(config).model)
+    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
+    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
+    return str(path)

@@ -6,7 +6,6 @@ import os.path as osp
 import sys
 
 import pytest
-import torch
 
 import mmext  # noqa: F401
 from mmengine.config import Config
@@ -21,17 +20,6 @@ KINDS = {
     'panoptic': ('spatialflow_r18_demo', 'mmdet'),
     'pkd': ('pkd_retinanet_r18_distill', 'mmdet'),
 }
-TEACHER = 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py'
-
-
-@pytest.fixture(scope='module')
-def teacher_checkpoint(tmp_path_factory) -> str:
-    """An untrained checkpoint of the PKD demo teacher (the demo's is not in a clone)."""
-    init_default_scope('mmdet')
-    teacher = MODELS.build(Config.fromfile(osp.join(ROOT, TEACHER)).model)
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
-    return str(path)
 
 
 def _user_config(folder, kind: str, teacher: str, short: bool = False) -> str:

@@ -10,7 +10,6 @@ from tests.tool_runner import ROOT, run_tool
 
 DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
 PLAIN = 'configs/demo/pkd_retinanet_r18_plain.py'
-TEACHER = 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py'
 FAST = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1',
         'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2']
@@ -29,20 +28,6 @@ def _one_error_line(proc):
     assert len(errors) == 1 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
     assert 'Iter(train)' not in _log(proc)  # failed before the first iteration
     return errors[0]
-
-
-@pytest.fixture(scope='module')
-def teacher_checkpoint(tmp_path_factory):
-    """An (untrained) teacher checkpoint of the demo teacher architecture."""
-    import mmext  # noqa: F401
-    from mmdet.registry import MODELS
-    from mmdet.utils import register_all_modules
-    register_all_modules()
-    torch.manual_seed(0)
-    teacher = MODELS.build(Config.fromfile(osp.join(ROOT, TEACHER)).model)
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
-    return path
 
 
 @pytest.fixture(scope='module')

@@ -71,18 +71,6 @@ def _log(proc) -> str:
 
 
 @pytest.fixture(scope='module')
-def teacher_checkpoint(tmp_path_factory):
-    """An (untrained, seeded) checkpoint of the whole demo teacher, heads included."""
-    import mmext  # noqa: F401
-    from mmdet.registry import MODELS
-    torch.manual_seed(0)
-    teacher = MODELS.build(Config.fromfile(osp.join(ROOT, TEACHER)).model)
-    path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
-    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
-    return path
-
-
-@pytest.fixture(scope='module')
 def teacher_tested(tmp_path_factory, teacher_checkpoint):
     """tools/test.py of the teacher config + checkpoint on the 4 images: (the metrics
     of its log line as printed, its json record at full precision)."""

@@ -117,13 +117,18 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize('img_shapes', CASES.values(), ids=CASES.keys())
-def test_official_mode_is_the_official_expression(img_shapes):
-    head = _head('official')
+def _loss_and_logits(mode, img_shapes):
+    """The head's loss in ``mode`` on a batch of ``img_shapes``, its 4x-upsampled
+    logits at the padded size and the (N, H, W) labels."""
+    head = _head(mode)
     x, gt, samples = _batch(img_shapes)
     with torch.no_grad():
-        loss = head.loss(x, samples)['loss_seg']
-        logits = _logits(head, x)
+        return head.loss(x, samples)['loss_seg'], _logits(head, x), gt
+
+
+@pytest.mark.parametrize('img_shapes', CASES.values(), ids=CASES.keys())
+def test_official_mode_is_the_official_expression(img_shapes):
+    loss, logits, gt = _loss_and_logits('official', img_shapes)
     want = official_stuff_loss(logits[:, PERM], _to_official(gt, img_shapes),
                                [(h, w, 3) for h, w in img_shapes])
     assert torch.allclose(loss, want, rtol=1e-5, atol=0), (loss, want)
@@ -131,11 +136,7 @@ def test_official_mode_is_the_official_expression(img_shapes):
 
 @pytest.mark.parametrize('img_shapes', CASES.values(), ids=CASES.keys())
 def test_per_image_mode_is_the_mean_over_each_images_own_pixels(img_shapes):
-    head = _head('per_image')
-    x, gt, samples = _batch(img_shapes)
-    with torch.no_grad():
-        loss = head.loss(x, samples)['loss_seg']
-        logits = _logits(head, x)
+    loss, logits, gt = _loss_and_logits('per_image', img_shapes)
     target = torch.where(gt < T, S, gt - T)
     target[gt == 255] = 255
     ce = F.cross_entropy(logits, target, ignore_index=255, reduction='none')

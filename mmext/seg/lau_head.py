@@ -2,8 +2,9 @@
 
 ``LaUHead`` owns three parts, by ordinary composition:
 
-* ``head``: the decode head it wraps (any mmseg ``BaseDecodeHead``), built from the
-  same config keys as before (``head`` names its type);
+* ``head``: the decode head it wraps (an mmseg ``BaseDecodeHead`` that classifies
+  with ``conv_seg``), built from the same config keys as before (``head`` names its
+  type);
 * ``offset_branch``: the offset predictor (:class:`~mmext.seg.LaUOffsetBranch`), fed
   by the feature that feeds the head's classifier;
 * the upsampling: :func:`mmext.ops.location_aware_upsample` of the head's
@@ -16,14 +17,28 @@ Config (a LaU config differs from its bilinear baseline in these lines only)::
                      ... every other key of the EncHead config unchanged ...,
                      loss_decode=dict(_delete_=True, type='LaUOffsetGuidedLoss'))
 
-The classifier's input comes from :func:`split_head_forward`: the head's own
-``_forward_feature`` (mmseg's convention for "the feature before ``cls_seg``"), or,
-for heads without one (EncHead, DepthwiseSeparableASPPHead), a feature function
-registered in :data:`FEATURE_FUNCTIONS` (tested equal to the head's ``forward``).
+No per-head code: ``LaUHead`` runs the head's own ``forward`` and reads the
+classifier's input and output with forward hooks on ``head.conv_seg`` (and
+``head.dropout``, to take the feature before dropout, as the authors' offset input):
+:func:`mmext.seg.classifier_input.capture_classifier`. The head output that *is*
+``conv_seg``'s output (tensor identity) is the logits LaU upsamples; the head's other
+outputs (EncHead's SE logits, DAHead's PAM / CAM logits, DDRNet's spatial logits,
+PIDNet's P and D logits) are returned and trained as the head itself does.
+
+Which heads (docs/lau_seg.md, "Which decode heads"): every head whose prediction is
+``conv_seg``'s output, including the last stage of a cascade (OCRNet's OCRHead: its
+``prev_output`` is passed through). Refused at build, with the reason: query / mask
+heads (MaskFormer, Mask2Former, K-Net, SAN, Segmenter's mask transformer),
+PointRend's PointHead, VPD's depth head, any head without a ``Conv2d``
+``conv_seg``, and a LaUHead at a non-final stage of a ``CascadeEncoderDecoder``. A
+head whose returned logits are not ``conv_seg``'s output fails at its first forward
+with a :class:`LaUConfigError`.
 
 Training: every ``loss_decode`` of the wrapper is computed at the LaU output
 resolution against the label nearest-resized to it (as the official code does);
-location-aware losses also get a :class:`LaUContext` (``lau_ctx`` keyword).
+location-aware losses also get a :class:`LaUContext` (``lau_ctx`` keyword). The
+head's extra outputs get the head's own ``loss_by_feat`` terms (bilinear, at the
+label resolution, with the head's ``loss_decode``: ``lau_head_loss_decode``).
 Prediction: LaU output, then the head's ``predict_by_feat`` (bilinear resize to the
 input size).
 
@@ -32,21 +47,23 @@ operator's convention; ``lau_base_coords='paper'``, default). ``'interpolate'`` 
 option of ours) adds a fixed base offset so that zero learned offsets reproduce
 ``F.interpolate(bilinear, align_corners=head.align_corners)``.
 """
+import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from mmseg.models.decode_heads import DepthwiseSeparableASPPHead, EncHead
+from mmseg.models.decode_heads.cascade_decode_head import BaseCascadeDecodeHead
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.losses import accuracy
-from mmseg.models.utils import resize
+from mmseg.models.segmentors import CascadeEncoderDecoder
 from mmseg.registry import MODELS
 from torch import Tensor, nn
 
 from mmext.ops import location_aware_upsample
 
+from .classifier_input import ClassifierCall, capture_classifier, find_logits
 from .errors import LaUConfigError
 
 _BASE_COORDS = ('paper', 'interpolate')
@@ -144,83 +161,139 @@ class LaUContext:
         return out
 
 
-# -- the classifier's input ------------------------------------------------------------
-HeadSplit = Tuple[Tensor, Tensor, Tuple[Tensor, ...]]  # (feature, logits, extra outputs)
-
-
-def _enc_head_split(head: EncHead, inputs: Sequence[Tensor]) -> HeadSplit:
-    """EncHead.forward (mmseg 1.2) up to cls_seg: the EncModule output, as the
-    official code's offset input (``encnet.py:L143-L145``)."""
-    # Private, but the head's own input selection (in_index / input_transform);
-    # mmseg has no public form of it, and re-implementing it could drift.
-    inputs = head._transform_inputs(inputs)
-    feat = head.bottleneck(inputs[-1])
-    if head.add_lateral:
-        laterals = [
-            resize(lateral_conv(inputs[i]), size=feat.shape[2:], mode='bilinear',
-                   align_corners=head.align_corners)
-            for i, lateral_conv in enumerate(head.lateral_convs)
-        ]
-        feat = head.fusion(torch.cat([feat, *laterals], 1))
-    encode_feat, output = head.enc_module(feat)
-    logits = head.cls_seg(output)
-    extra = (head.se_layer(encode_feat), ) if head.use_se_loss else ()
-    return output, logits, extra
-
-
-def _sep_aspp_split(head: DepthwiseSeparableASPPHead,
-                    inputs: Sequence[Tensor]) -> HeadSplit:
-    """DepthwiseSeparableASPPHead.forward (mmseg 1.2) up to cls_seg: the decoder's
-    stride-4 feature."""
-    x = head._transform_inputs(inputs)  # private: see _enc_head_split
-    aspp_outs = [resize(head.image_pool(x), size=x.size()[2:], mode='bilinear',
-                        align_corners=head.align_corners)]
-    aspp_outs.extend(head.aspp_modules(x))
-    output = head.bottleneck(torch.cat(aspp_outs, dim=1))
-    if head.c1_bottleneck is not None:
-        c1_output = head.c1_bottleneck(inputs[0])
-        output = resize(output, size=c1_output.shape[2:], mode='bilinear',
-                        align_corners=head.align_corners)
-        output = torch.cat([output, c1_output], dim=1)
-    feat = head.sep_bottleneck(output)
-    return feat, head.cls_seg(feat), ()
-
-
-def _forward_feature_split(head: BaseDecodeHead, inputs: Sequence[Tensor]) -> HeadSplit:
-    # mmseg 1.x heads expose "the feature before cls_seg" as _forward_feature (the
-    # only way to reach it without re-implementing their forward).
-    feat = head._forward_feature(inputs)
-    return feat, head.cls_seg(feat), ()
-
-
-#: Heads without ``_forward_feature``: exact class -> split function. Add an entry
-#: (or give the head a ``_forward_feature``) to put LaU on another such head.
-FEATURE_FUNCTIONS: Dict[type, Callable[[Any, Sequence[Tensor]], HeadSplit]] = {
-    EncHead: _enc_head_split,
-    DepthwiseSeparableASPPHead: _sep_aspp_split,
+# -- which heads ---------------------------------------------------------------------
+#: Head classes (mmseg registry names) refused at build, with the reason. Checked with
+#: issubclass, so their subclasses are refused too. Names absent from the installed
+#: mmseg are skipped.
+REFUSED_HEADS: Dict[str, str] = {
+    'MaskFormerHead': 'query-based mask classification (per-query masks and class '
+                      'scores), no per-pixel conv_seg logit map to upsample',
+    'Mask2FormerHead': 'query-based mask classification (per-query masks and class '
+                       'scores), no per-pixel conv_seg logit map to upsample',
+    'IterativeDecodeHead': 'K-Net is query-based (kernels updated iteratively, masks '
+                           '= kernels x features), no conv_seg logit map to upsample',
+    'SideAdapterCLIPHead': 'SAN is query-based (mask proposals x CLIP class scores), no '
+                           'conv_seg logit map to upsample',
+    'SegmenterMaskTransformerHead': "Segmenter's class masks are dot products of patch "
+                                    'and class embeddings; conv_seg is never called',
+    'PointHead': "PointRend's PointHead classifies sampled points (a Conv1d) and "
+                 'upsamples by its own subdivision inference, not a dense logit map; '
+                 'its FPNHead stage is a non-final cascade stage',
+    'VPDDepthHead': 'depth regression (a sigmoid depth map), no class logits',
 }
 
 
-def _split_function(head_cls: type) -> Callable[[Any, Sequence[Tensor]], HeadSplit]:
-    if head_cls in FEATURE_FUNCTIONS:
-        return FEATURE_FUNCTIONS[head_cls]
-    if callable(getattr(head_cls, '_forward_feature', None)):
-        return _forward_feature_split
-    raise LaUConfigError(
-        f'LaUHead: {head_cls.__name__} has no _forward_feature (the feature before '
-        'cls_seg) and no entry in mmext.seg.lau_head.FEATURE_FUNCTIONS; add one of the '
-        'two to put LaU on it')
+def _refusal(head_cls: type) -> Optional[str]:
+    for name, reason in REFUSED_HEADS.items():
+        cls = MODELS.get(name)
+        if isinstance(cls, type) and issubclass(head_cls, cls):
+            return f'LaUHead: {head_cls.__name__} is not supported: {reason}'
+    return None
 
 
-def split_head_forward(head: BaseDecodeHead, inputs: Sequence[Tensor]) -> HeadSplit:
-    """(classifier input (N, C', h, w), logits (N, K, h, w), extra outputs)."""
-    return _split_function(type(head))(head, inputs)
+def _cascade_position() -> Optional[Tuple[int, int]]:
+    """(index, num_stages) of the decode head being built, if mmseg's
+    ``CascadeEncoderDecoder._init_decode_head`` is building it, else None.
+
+    Why a frame look-up: mmseg builds a cascade's heads in that method with
+    ``MODELS.build(decode_head[i])`` and passes a head nothing about its position, and
+    the segmentor runs no code of ours before the first forward. Refusing a
+    non-final LaUHead at model build (not at the first iteration, after the data has
+    loaded) needs the position, and the segmentor under construction is the one
+    place that has it: its public ``num_stages`` and ``decode_head`` (the
+    ``ModuleList`` filled so far, so ``len`` is this head's index). The method is
+    found by its code object, not by name; a segmentor that overrides
+    ``_init_decode_head`` is not recognised (then no check is made).
+    """
+    code = CascadeEncoderDecoder._init_decode_head.__code__
+    frame = inspect.currentframe()
+    try:
+        while frame is not None:
+            if frame.f_code is code:
+                segmentor = frame.f_locals.get('self')
+                built = getattr(segmentor, 'decode_head', None)
+                stages = getattr(segmentor, 'num_stages', None)
+                if isinstance(built, nn.ModuleList) and isinstance(stages, int):
+                    return len(built), stages
+                return None
+            frame = frame.f_back
+        return None
+    finally:
+        del frame  # no reference cycle through the frames
+
+
+# -- the classifier's input ----------------------------------------------------------
+HeadSplit = Tuple[Tensor, Tensor, Tuple[Any, ...]]  # (feature, logits, extra outputs)
+
+
+@dataclass(frozen=True)
+class _HeadRun:
+    """One run of the wrapped head's ``forward``.
+
+    ``outputs``: what the head returned, as a tuple (one element for a tensor);
+    ``index``: the position of the logits (``conv_seg``'s output) in it; ``call``:
+    the classifier's (pre-dropout) input and output; ``container``: the head's
+    return type (``None`` for a bare tensor, else ``tuple`` / ``list``).
+    """
+    outputs: Tuple[Any, ...]
+    index: int
+    call: ClassifierCall
+    container: Optional[type]
+
+    @property
+    def extra(self) -> Tuple[Any, ...]:
+        return self.outputs[:self.index] + self.outputs[self.index + 1:]
+
+    def replaced(self, logits: Tensor) -> Any:
+        """The head's output with its logits replaced by ``logits``."""
+        if self.container is None:
+            return logits
+        outs = list(self.outputs)
+        outs[self.index] = logits
+        return self.container(outs)
+
+
+def _run_head(head: BaseDecodeHead, inputs: Any, prev_output: Optional[Tensor]
+              ) -> _HeadRun:
+    """Run ``head.forward`` (with ``prev_output`` for a cascade head) and find the
+    logits it returns among its ``conv_seg`` calls."""
+    args = (inputs, ) if prev_output is None else (inputs, prev_output)
+    with capture_classifier(head) as calls:
+        out = head.forward(*args)
+    container = type(out) if isinstance(out, (tuple, list)) else None
+    outputs = tuple(out) if container is not None else (out, )
+    try:
+        index, call = find_logits(outputs, calls)
+    except LookupError as exc:
+        found = exc.args[0]
+        what = ('no output that is its conv_seg output: its logits are changed after '
+                'the classifier (e.g. resized or summed), so there is no classifier '
+                'feature / logit pair for LaU' if found == 0 else
+                f'{found} outputs that are conv_seg outputs; LaU needs exactly one')
+        raise LaUConfigError(
+            f'LaUHead: {type(head).__name__}.forward returned {what} ({len(calls)} '
+            f'conv_seg call(s), {len(outputs)} output(s))') from None
+    if call.feature.shape[-2:] != call.logits.shape[-2:]:
+        raise LaUConfigError(
+            f'LaUHead: {type(head).__name__}: the classifier input '
+            f'{tuple(call.feature.shape)} and its logits {tuple(call.logits.shape)} '
+            'differ in size; the offset branch needs them aligned')
+    return _HeadRun(outputs, index, call, container)
+
+
+def split_head_forward(head: BaseDecodeHead, inputs: Any,
+                       prev_output: Optional[Tensor] = None) -> HeadSplit:
+    """(classifier input before dropout (N, C', h, w), logits (N, K, h, w), the
+    head's other outputs), from one run of the head's own ``forward``."""
+    run = _run_head(head, inputs, prev_output)
+    return run.call.feature, run.call.logits, run.extra
 
 
 # -- the wrapper head ----------------------------------------------------------------
 def _check_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise LaUConfigError(f'LaUHead: {name} must be an integer >= 1, got {value!r}')
+
 
 
 @MODELS.register_module()
@@ -235,13 +308,20 @@ class LaUHead(BaseModule):
         lau_groups: G offset groups; must divide the number of classes.
         lau_offset_branch: offset branch config (default
             ``dict(type='LaUOffsetBranch', mid_channels=128)``, the authors' branch);
-            ``in_channels``, ``scale_factor`` and ``groups`` are filled in.
+            ``in_channels`` (``conv_seg``'s input channels), ``scale_factor`` and
+            ``groups`` are filled in.
         lau_base_coords: 'paper' (default, i/k) or 'interpolate'.
+        lau_head_loss_decode: the wrapped head's own ``loss_decode`` (default:
+            mmseg's, one CrossEntropyLoss), used only by the head's ``loss_by_feat``
+            for its extra outputs; heads whose ``loss_by_feat`` indexes a list
+            (DDRHead: 2, PIDHead: 4) need their config's list here.
         loss_decode: the losses computed at the LaU resolution (a dict or list).
         **head_kwargs: the wrapped head's config.
 
-    Shapes: ``forward(inputs)`` -> (N, K, k*h, k*w) LaU logits (EncHead with SE
-    loss: a tuple (logits, se_logits) as EncHead returns).
+    Shapes: ``forward(inputs[, prev_output])`` -> the head's output with its logits
+    (N, K, h, w) replaced by the LaU logits (N, K, k*h, k*w): a tensor for most heads,
+    a tuple for heads returning several outputs (EncHead with SE loss, DAHead, and
+    DDRHead / PIDHead in training).
     """
 
     def __init__(self,
@@ -250,12 +330,16 @@ class LaUHead(BaseModule):
                  lau_groups: int = 1,
                  lau_offset_branch: Optional[dict] = None,
                  lau_base_coords: str = 'paper',
+                 lau_head_loss_decode: Any = None,
                  loss_decode: Any = dict(type='CrossEntropyLoss', use_sigmoid=False,
                                          loss_weight=1.0),
                  init_cfg: Optional[dict] = None,
                  **head_kwargs: Any) -> None:
         super().__init__(init_cfg)
+        if lau_head_loss_decode is not None:
+            head_kwargs['loss_decode'] = lau_head_loss_decode
         self.head = self._build_head(head, head_kwargs)
+        self._check_cascade_stage()
         _check_int('lau_factor', lau_factor)
         _check_int('lau_groups', lau_groups)
         if self.head.out_channels % lau_groups:
@@ -266,13 +350,12 @@ class LaUHead(BaseModule):
         if lau_base_coords not in _BASE_COORDS:
             raise LaUConfigError(f'LaUHead: lau_base_coords must be one of '
                                  f'{_BASE_COORDS}, got {lau_base_coords!r}')
-        self._split = _split_function(type(self.head))
         self.lau_factor = lau_factor
         self.lau_groups = lau_groups
         self.lau_base_coords = lau_base_coords
         self.offset_branch = self._build_offset_branch(lau_offset_branch)
-        # The wrapper owns the losses (the wrapped head keeps mmseg's default
-        # loss_decode, which is never called).
+        # The wrapper owns the losses of the logits (the wrapped head's loss_decode
+        # only serves its extra outputs, through its own loss_by_feat).
         if isinstance(loss_decode, dict):
             self.loss_decode = MODELS.build(loss_decode)
         elif isinstance(loss_decode, (list, tuple)):
@@ -290,7 +373,8 @@ class LaUHead(BaseModule):
             if 'loss_decode' in head:
                 raise LaUConfigError(
                     'LaUHead: put loss_decode next to head=..., not inside it: the '
-                    'losses are computed by LaUHead at the LaU resolution')
+                    'losses are computed by LaUHead at the LaU resolution (the head\'s '
+                    'own losses for its extra outputs: lau_head_loss_decode=...)')
             cfg = {**head, **head_kwargs}
         else:
             cfg = dict(type=head, **head_kwargs)
@@ -299,17 +383,40 @@ class LaUHead(BaseModule):
         if head_cls is None:
             raise LaUConfigError(f"LaUHead: unknown head type '{head_type}' in mmseg's "
                                  'MODELS registry')
+        refusal = _refusal(head_cls) if isinstance(head_cls, type) else None
+        if refusal:
+            raise LaUConfigError(refusal)
         if not (isinstance(head_cls, type) and issubclass(head_cls, BaseDecodeHead)):
             raise LaUConfigError(
                 f'LaUHead: head must be an mmseg decode head (a BaseDecodeHead '
                 f'subclass), got {head_type!r}')
         cfg['type'] = head_cls
-        return MODELS.build(cfg)
+        built = MODELS.build(cfg)
+        if not isinstance(getattr(built, 'conv_seg', None), nn.Conv2d):
+            raise LaUConfigError(
+                f'LaUHead: {head_cls.__name__} is not supported: it has no Conv2d '
+                'conv_seg, the classifier whose input and output LaU reads')
+        return built
+
+    def _check_cascade_stage(self) -> None:
+        position = _cascade_position()
+        if position is not None and position[0] < position[1] - 1:
+            index, stages = position
+            raise LaUConfigError(
+                f'LaUHead: decode_head[{index}] of a {stages}-stage cascade is not '
+                'supported: LaU goes on the last stage (its logits are the '
+                "prediction); a non-final stage's output feeds the next stage as "
+                'prev_output at its own resolution')
+
+    @property
+    def _classifier_channels(self) -> int:
+        return self.head.conv_seg.in_channels
 
     def _build_offset_branch(self, cfg: Optional[dict]) -> nn.Module:
+        c = self._classifier_channels
         cfg = {**dict(type='LaUOffsetBranch', mid_channels=128), **(cfg or {})}
-        for key, value in (('in_channels', self.head.channels),
-                           ('scale_factor', self.lau_factor), ('groups', self.lau_groups)):
+        for key, value in (('in_channels', c), ('scale_factor', self.lau_factor),
+                           ('groups', self.lau_groups)):
             if key in cfg and cfg[key] != value:
                 what = ('the channels of the feature that feeds the classifier'
                         if key == 'in_channels' else f'lau_{key.split("_")[0]}')
@@ -320,7 +427,7 @@ class LaUHead(BaseModule):
             cfg[key] = value
         branch = MODELS.build(cfg)
         # Dry run: the branch must give (N, 2G, k*h, k*w).
-        k, g, c = self.lau_factor, self.lau_groups, self.head.channels
+        k, g = self.lau_factor, self.lau_groups
         probe = next(branch.parameters(), None)
         kw = {} if probe is None else dict(dtype=probe.dtype, device=probe.device)
         was_training = branch.training
@@ -362,42 +469,68 @@ class LaUHead(BaseModule):
     def threshold(self):
         return self.head.threshold
 
+    @property
+    def is_cascade(self) -> bool:
+        """The wrapped head takes the previous stage's output (OCRHead)."""
+        return isinstance(self.head, BaseCascadeDecodeHead)
+
     def init_weights(self) -> None:
         super().init_weights()  # also the offset branch's own (authors') init
 
+    def _split_args(self, args: Tuple[Any, ...], n: int, what: str
+                    ) -> Tuple[Optional[Tensor], Tuple[Any, ...]]:
+        """mmseg calls a cascade head with ``prev_output`` after ``inputs``:
+        (prev_output or None, the remaining ``n`` arguments)."""
+        expected = n + 1 if self.is_cascade else n
+        if len(args) != expected:
+            raise TypeError(f'LaUHead.{what}: {expected} arguments after inputs '
+                            f'expected for {type(self.head).__name__}, got {len(args)}')
+        return (args[0], args[1:]) if self.is_cascade else (None, args)
+
     # -- forward -------------------------------------------------------------------
-    def lau_forward(self, inputs: Sequence[Tensor]
-                    ) -> Tuple[Tensor, LaUContext, Tuple[Tensor, ...]]:
-        """(LaU logits (N, K, k*h, k*w), context, the head's extra outputs)."""
-        feat, logits, extra = self._split(self.head, inputs)
-        if feat.shape[-2:] != logits.shape[-2:]:
-            raise RuntimeError(
-                f'LaUHead: the classifier input {tuple(feat.shape)} and the logits '
-                f'{tuple(logits.shape)} differ in size; this head does not fit LaU')
-        offsets = self.offset_branch(feat).to(logits.dtype)
+    def _lau(self, inputs: Any, prev_output: Optional[Tensor]
+             ) -> Tuple[Tensor, LaUContext, _HeadRun]:
+        """(LaU logits (N, K, k*h, k*w), context, the head's run)."""
+        if self.is_cascade and prev_output is None:
+            raise TypeError(f'LaUHead: {type(self.head).__name__} is a cascade head: '
+                            'forward(inputs, prev_output)')
+        run = _run_head(self.head, inputs, prev_output)
+        logits = run.call.logits
+        offsets = self.offset_branch(run.call.feature).to(logits.dtype)
         h, w = logits.shape[-2:]
         base_y, base_x = base_offsets(h, w, self.lau_factor, self.lau_base_coords,
                                       self.align_corners, logits.device, logits.dtype)
         ctx = LaUContext(logits, offsets, base_y, base_x, self.lau_factor,
                          self.lau_groups)
         up = location_aware_upsample(logits, ctx.full_offsets(), self.lau_factor)
-        return up, ctx, extra
+        return up, ctx, run
 
-    def forward(self, inputs: Sequence[Tensor]):
-        """LaU logits (plus the head's extra outputs, e.g. EncHead's SE logits)."""
-        up, _, extra = self.lau_forward(inputs)
-        return (up, *extra) if extra else up
+    def lau_forward(self, inputs: Any, prev_output: Optional[Tensor] = None
+                    ) -> Tuple[Tensor, LaUContext, Tuple[Any, ...]]:
+        """(LaU logits (N, K, k*h, k*w), context, the head's other outputs)."""
+        up, ctx, run = self._lau(inputs, prev_output)
+        return up, ctx, run.extra
+
+    def forward(self, inputs: Any, prev_output: Optional[Tensor] = None) -> Any:
+        """The head's output with its logits replaced by the LaU logits."""
+        up, _, run = self._lau(inputs, prev_output)
+        return run.replaced(up)
 
     # -- training ------------------------------------------------------------------
-    def loss(self, inputs: Sequence[Tensor], batch_data_samples, train_cfg
-             ) -> Dict[str, Tensor]:
-        up, ctx, extra = self.lau_forward(inputs)
-        return self.loss_by_feat(up, ctx, batch_data_samples, extra)
+    def loss(self, inputs: Any, *args: Any) -> Dict[str, Tensor]:
+        """``loss(inputs, batch_data_samples, train_cfg)``; for a cascade head
+        ``loss(inputs, prev_output, batch_data_samples, train_cfg)`` (mmseg's)."""
+        prev_output, (batch_data_samples, _) = self._split_args(args, 2, 'loss')
+        up, ctx, run = self._lau(inputs, prev_output)
+        losses = self.extra_losses(run, batch_data_samples)
+        for name, value in self.loss_by_feat(up, ctx, batch_data_samples).items():
+            losses[name] = losses[name] + value if name in losses else value
+        return losses
 
-    def loss_by_feat(self, seg_logits: Tensor, ctx: LaUContext, batch_data_samples,
-                     extra: Tuple[Tensor, ...] = ()) -> Dict[str, Tensor]:
+    def loss_by_feat(self, seg_logits: Tensor, ctx: LaUContext, batch_data_samples
+                     ) -> Dict[str, Tensor]:
         """Every ``loss_decode`` at the LaU output resolution (label nearest-resized,
-        as ``customize.py:L101``), plus EncHead's SE loss on the full label."""
+        as ``customize.py:L101``) and ``acc_seg``."""
         full_label = torch.stack([s.gt_sem_seg.data for s in batch_data_samples])
         seg_label = F.interpolate(full_label.float(), size=seg_logits.shape[-2:],
                                   mode='nearest').long()
@@ -415,29 +548,46 @@ class LaUHead(BaseModule):
             name = loss_decode.loss_name
             out[name] = out[name] + value if name in out else value
         out['acc_seg'] = accuracy(seg_logits, seg_label, ignore_index=self.ignore_index)
-        if extra:
-            out.update(self._extra_losses(extra, full_label))
         return out
 
-    def _extra_losses(self, extra: Tuple[Tensor, ...], full_label: Tensor
-                      ) -> Dict[str, Tensor]:
-        if isinstance(self.head, EncHead) and len(extra) == 1:
-            # EncHead's SE loss exactly as EncHead.loss_by_feat computes it (its
-            # target helper is EncHead's own static method; private, no public twin).
-            present = self.head._convert_to_onehot_labels(full_label, self.num_classes)
-            return dict(loss_se=self.head.loss_se_decode(extra[0], present))
-        raise RuntimeError(
-            f'LaUHead: {type(self.head).__name__} returns {len(extra) + 1} outputs; LaU '
-            'supports heads returning logits (and EncHead with its SE output)')
+    def extra_losses(self, run: _HeadRun, batch_data_samples) -> Dict[str, Tensor]:
+        """The losses of the head's extra outputs, as the head computes them.
+
+        The head's own ``loss_by_feat`` on its own output with the logits detached:
+        the terms that still have a gradient are those of the extra outputs
+        (EncHead's ``loss_se``, DAHead's ``pam.*`` / ``cam.*``, DDRHead's
+        ``loss_spatial``, PIDHead's ``loss_sem_p`` / ``loss_bd``); the terms of the
+        logits (replaced by the LaU losses) and all metrics are dropped. So the extra
+        outputs keep their bilinear, label-resolution supervision, unchanged. Under
+        ``torch.no_grad`` nothing has a gradient and this is empty.
+        """
+        if run.container is None:
+            return {}
+        try:
+            head_losses = self.head.loss_by_feat(run.replaced(run.call.logits.detach()),
+                                                 batch_data_samples)
+        except TypeError as exc:
+            if isinstance(self.head.loss_decode, nn.ModuleList):
+                raise
+            # DDRHead / PIDHead index loss_decode[i]: mmseg's default is one module.
+            raise LaUConfigError(
+                f"LaUHead: {type(self.head).__name__}'s own loss_by_feat (for its extra "
+                f'outputs) fails with its loss_decode ({exc}); give it the loss list of '
+                "its config: lau_head_loss_decode=[...]") from exc
+        return {name: value for name, value in head_losses.items()
+                if isinstance(value, Tensor) and value.requires_grad}
 
     # -- prediction ----------------------------------------------------------------
-    def predict(self, inputs: Sequence[Tensor], batch_img_metas: List[dict],
-                test_cfg) -> Tensor:
-        """LaU output, then the head's usual bilinear resize to the input size."""
-        up, _, _ = self.lau_forward(inputs)
+    def predict(self, inputs: Any, *args: Any) -> Tensor:
+        """``predict(inputs, batch_img_metas, test_cfg)`` (cascade head:
+        ``predict(inputs, prev_output, batch_img_metas, test_cfg)``): the LaU output,
+        then the head's usual bilinear resize to the input size."""
+        prev_output, (batch_img_metas, _) = self._split_args(args, 2, 'predict')
+        up, _, _ = self._lau(inputs, prev_output)
         return self.head.predict_by_feat(up, batch_img_metas)
 
-    def predict_offsets(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, Tensor, LaUContext]:
+    def predict_offsets(self, inputs: Any, prev_output: Optional[Tensor] = None
+                        ) -> Tuple[Tensor, Tensor, LaUContext]:
         """(LaU logits, plain-upsampled logits, context): for visualisation."""
-        up, ctx, _ = self.lau_forward(inputs)
+        up, ctx, _ = self.lau_forward(inputs, prev_output)
         return up, ctx.plain_upsample(), ctx

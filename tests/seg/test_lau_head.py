@@ -252,12 +252,145 @@ def test_unknown_or_unsupported_head():
         MODELS.build(dict(type='LaUHead', head='NoSuchHead'))
     with pytest.raises(LaUConfigError, match='decode head'):
         MODELS.build(dict(type='LaUHead', head='ResNet', depth=18))
-    with pytest.raises(LaUConfigError, match='FEATURE_FUNCTIONS'):
-        MODELS.build(dict(type='LaUHead', head='SegformerHead', in_channels=[4, 4],
-                          in_index=[0, 1], channels=4, num_classes=2))
+    with pytest.raises(LaUConfigError, match='dot products of patch and class'):
+        MODELS.build(dict(type='LaUHead', head='SegmenterMaskTransformerHead',
+                          in_channels=8, channels=8, num_classes=2, num_layers=1,
+                          num_heads=2, embed_dims=8))
     with pytest.raises(LaUConfigError, match='loss_decode next to head'):
         MODELS.build(dict(type='LaUHead', head=dict(
             type='FCNHead', in_channels=4, channels=4, num_classes=2,
             loss_decode=dict(type='LaUOffsetGuidedLoss'))))
     with pytest.raises(LaUConfigError, match='lau_base_coords'):
         _lau_head(lau_base_coords='corner')
+
+
+# -- the classifier is read by hooks on conv_seg: one test per mechanism ----------------
+def test_offset_branch_reads_the_feature_before_dropout():
+    """Training mode with dropout: the captured feature is the classifier's input before
+    the head's dropout (the authors' offset input), its logits are conv_seg's output
+    after dropout, and the hooks are gone afterwards."""
+    torch.manual_seed(0)
+    head = MODELS.build(dict(type='FCNHead', in_channels=16, channels=8, num_convs=1,
+                             concat_input=False, num_classes=NUM_CLASSES,
+                             dropout_ratio=0.5))
+    head.train()
+    x = [torch.randn(2, 16, 6, 6)]
+    torch.manual_seed(1)
+    feat, logits, extra = split_head_forward(head, x)
+    torch.manual_seed(1)
+    ref = head.forward(x)
+    torch.testing.assert_close(logits, ref)
+    torch.testing.assert_close(feat, head._forward_feature(x))
+    assert not torch.allclose(logits, head.conv_seg(feat))  # dropout was applied
+    assert extra == ()
+    assert not head.conv_seg._forward_hooks and not head.dropout._forward_hooks
+
+
+@MODELS.register_module(force=True)
+class _ResizeAfterClsSegHead(lau_head_module.BaseDecodeHead):
+    """A head whose returned logits are not conv_seg's output (resized after it)."""
+
+    def forward(self, inputs):
+        logits = self.cls_seg(self._transform_inputs(inputs))
+        return F.interpolate(logits, scale_factor=2.0, mode='bilinear')
+
+
+def test_logits_changed_after_conv_seg_are_refused_and_hooks_removed():
+    model = MODELS.build(dict(type='LaUHead', head='_ResizeAfterClsSegHead',
+                              in_channels=16, channels=16, num_classes=NUM_CLASSES))
+    with pytest.raises(LaUConfigError, match='no output that is its conv_seg output: '
+                                             'its logits are changed after'):
+        model.forward([torch.randn(1, 16, 4, 4)])
+    assert not model.head.conv_seg._forward_hooks
+
+
+def test_several_outputs_logits_found_and_extra_losses_are_the_heads_own():
+    """DAHead returns (pam_cam, pam, cam): LaU replaces pam_cam (conv_seg's output);
+    pam and cam keep DAHead's own losses (bilinear, label resolution)."""
+    torch.manual_seed(0)
+    cfg = dict(in_channels=16, channels=8, pam_channels=4, num_classes=NUM_CLASSES,
+               dropout_ratio=0.0)
+    model = MODELS.build(dict(type='LaUHead', head='DAHead', lau_factor=2,
+                              loss_decode=dict(type='LaUOffsetGuidedLoss'), **cfg))
+    plain = MODELS.build(dict(type='DAHead', **cfg))
+    plain.load_state_dict(model.head.state_dict())
+    x = [torch.randn(2, 16, 5, 5)]
+    out = model.forward(x)
+    ref = plain.forward(x)
+    assert isinstance(out, tuple) and len(out) == 3
+    assert out[0].shape == (2, NUM_CLASSES, 10, 10)
+    torch.testing.assert_close(out[1], ref[1])
+    torch.testing.assert_close(out[2], ref[2])
+    samples = _samples(2, (20, 20))
+    losses = model.loss(x, samples, None)
+    own = plain.loss(x, samples, None)
+    assert set(losses) == {'loss_lau_og', 'acc_seg', 'pam.loss_ce', 'cam.loss_ce'}
+    for key in ('pam.loss_ce', 'cam.loss_ce'):
+        torch.testing.assert_close(losses[key], own[key])
+    model.eval()
+    assert model.predict(x, [dict(img_shape=(20, 20))], None).shape == (2, 6, 20, 20)
+
+
+def test_cascade_head_gets_prev_output():
+    """OCRHead (the last stage of OCRNet): forward / loss / predict take prev_output,
+    and the logits LaU upsamples are OCRHead's own forward output."""
+    torch.manual_seed(0)
+    cfg = dict(in_channels=16, channels=8, ocr_channels=8, num_classes=NUM_CLASSES,
+               dropout_ratio=0.0)
+    model = MODELS.build(dict(type='LaUHead', head='OCRHead', lau_factor=4, **cfg))
+    model.eval()
+    x = [torch.randn(2, 16, 5, 6)]
+    prev = torch.randn(2, NUM_CLASSES, 5, 6)
+    feat, logits, _ = split_head_forward(model.head, x, prev)
+    torch.testing.assert_close(logits, model.head.forward(x, prev))
+    assert feat.shape == (2, 8, 5, 6)
+    assert model.forward(x, prev).shape == (2, NUM_CLASSES, 20, 24)
+    with pytest.raises(TypeError, match='prev_output'):
+        model.forward(x)
+    model.train()
+    losses = model.loss(x, prev, _samples(2, (40, 48)), None)
+    assert torch.isfinite(losses['loss_ce'])
+    model.eval()
+    pred = model.predict(x, prev, [dict(img_shape=(40, 48))], None)
+    assert pred.shape == (2, NUM_CLASSES, 40, 48)
+
+
+def test_traceable_and_exportable():
+    """No Python-side state survives a call: torch.jit.trace (the TorchScript ONNX
+    exporter) and torch.export non-strict (the dynamo ONNX exporter's capture) record
+    the LaU graph and give the eager output; no hook is left behind."""
+    torch.manual_seed(0)
+    model = _lau_head('ASPPHead')
+    model.eval()
+    x = torch.randn(1, 16, 5, 5)
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, t):
+            return self.m([t])
+
+    wrapped = Wrap(model)
+    traced = torch.jit.trace(wrapped, x)
+    torch.testing.assert_close(traced(x), wrapped(x))
+    exported = torch.export.export(wrapped, (x, ), strict=False)
+    torch.testing.assert_close(exported.module()(x), wrapped(x))
+    assert not model.head.conv_seg._forward_hooks
+
+
+def test_head_loss_list_missing_is_named():
+    """DDRHead's loss_by_feat indexes loss_decode[1] (its spatial output): without
+    lau_head_loss_decode the error says which key to set; with it the term is kept."""
+    cfg = dict(in_channels=16, channels=8, num_classes=NUM_CLASSES)
+    x = (torch.randn(2, 8, 6, 6), torch.randn(2, 16, 6, 6))
+    model = MODELS.build(dict(type='LaUHead', head='DDRHead', **cfg))
+    with pytest.raises(LaUConfigError, match='lau_head_loss_decode'):
+        model.loss(x, _samples(2, (24, 24)), None)
+    ce = dict(type='CrossEntropyLoss')
+    model = MODELS.build(dict(type='LaUHead', head='DDRHead',
+                              lau_head_loss_decode=[ce, ce], **cfg))
+    # (DDRHead passes no ignore_index to its losses: no ignored pixels here.)
+    losses = model.loss(x, _samples(2, (24, 24), ignore_frac=0.0), None)
+    assert set(losses) == {'loss_ce', 'acc_seg', 'loss_spatial'}

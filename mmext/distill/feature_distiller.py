@@ -18,7 +18,8 @@ student trains, the unbiased-std PKD loss.
 One job per file (docs/pkd.md):
 
 * ``teacher.py``: the teacher's config and checkpoint -> a frozen backbone+neck,
-* ``levels.py``: stride measurement, level pairing, channel adapters,
+* ``levels.py``: level pairing, channel adapters, the pair log (strides are
+  measured by ``mmext.utils.feature_levels``),
 * ``input_transform.py``: the teacher's input normalisation,
 * ``state_dict_keys.py``: student-only checkpoint key names,
 * this file: the module that puts them together and the training step.
@@ -28,16 +29,20 @@ The teacher is NOT a registered submodule: it is absent from ``parameters()``
 ``half()`` still reach it (``_apply`` is forwarded), and ``train()`` sets its modes
 (:func:`~mmext.distill.teacher.set_teacher_mode`).
 """
+import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors.base import BaseDetector
 from mmdet.registry import MODELS
+from mmengine.logging import print_log
 from torch import Tensor
 
+from ..utils.feature_levels import measure_levels
 from .config_checks import as_config_dict, check_keys
 from .input_transform import TeacherInputTransform
-from .levels import LevelPair, build_adapters, measure_levels, pair_levels
+from .levels import (LevelPair, build_adapters, describe_pairs, pair_levels,
+                     resize_warnings)
 from .state_dict_keys import register_key_hooks
 from .teacher import (TeacherTrunk, build_teacher, check_teacher_cfg,
                       set_teacher_mode)
@@ -106,8 +111,26 @@ class FeatureDistiller(BaseDetector):
             distill.get('levels'))
         self.adapters = build_adapters(self.student_levels, self.teacher_levels,
                                        self.level_pairs, distill.get('adapter', 'auto'))
+        self.log_pairs()
 
         register_key_hooks(self)
+
+    def log_pairs(self) -> None:
+        """Log (mmengine's current logger) what is distilled: one INFO message
+        with a line per level pair (indices, strides, channels, resize, adapter;
+        ``levels.describe_pairs``) and one WARNING per pair whose maps differ in
+        size by more than 2x (``levels.resize_warnings``). Called once, at build."""
+        lines = describe_pairs(self.student_levels, self.teacher_levels,
+                               self.level_pairs, set(self.adapters),
+                               getattr(self.distill_loss, 'resize', None))
+        pairs = f"{len(lines)} level pair{'s' if len(lines) != 1 else ''}"
+        print_log(f'FeatureDistiller: {pairs} (pairing={self.pairing!r}), student -> '
+                  'teacher:\n  ' + '\n  '.join(lines), logger='current',
+                  level=logging.INFO)
+        for warning in resize_warnings(self.student_levels, self.teacher_levels,
+                                       self.level_pairs):
+            print_log(f'FeatureDistiller: {warning}', logger='current',
+                      level=logging.WARNING)
 
     # --------------------------------------------------------------- modules
     @property

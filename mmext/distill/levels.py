@@ -9,21 +9,21 @@ Two pairings:
 * ``'stride'`` (an ablation): maps of equal stride, P3 with P3, ...
 
 Strides and channel counts are measured with one dummy forward of each trunk
-(:func:`measure_levels`), so any backbone/neck works.
+(:func:`~mmext.utils.feature_levels.measure_levels`), so any backbone/neck works.
+:func:`describe_pairs` and :func:`resize_warnings` say, in words, what was paired
+(the distiller logs them when it is built).
 """
-import math
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Collection, List, NamedTuple, Optional, Sequence, Union
 
-import torch
 import torch.nn as nn
-from torch import Tensor
 
 from ..utils.errors import UserError
+from ..utils.feature_levels import Level
 
-DUMMY_SIZE = 256  # dummy input side for measuring strides (divisible by 128 and 256)
 PAIRINGS = ('index', 'stride')
-
-Level = Tuple[int, int]  # (stride, channels) of one neck output
+# A pair whose strides differ by more than this factor (either way) is warned about:
+# the loss then compares maps whose pixels cover very different image regions.
+MAX_RESIZE = 2
 
 
 class LevelPair(NamedTuple):
@@ -31,28 +31,6 @@ class LevelPair(NamedTuple):
     name: str
     student: int
     teacher: int
-
-
-@torch.no_grad()
-def measure_levels(extract: Callable[[Tensor], Sequence[Tensor]], module: nn.Module,
-                   size: int = DUMMY_SIZE) -> List[Level]:
-    """(stride, channels) of each feature map ``extract`` returns, by a dummy forward.
-
-    ``module`` is put in eval mode for the forward (no BN statistics change) and
-    its modes are restored afterwards.
-    """
-    modes = {m: m.training for m in module.modules()}
-    module.eval()
-    try:
-        param = next(module.parameters(), None)
-        device = param.device if param is not None else torch.device('cpu')
-        feats = extract(torch.zeros(1, 3, size, size, device=device))
-    finally:
-        for m, mode in modes.items():
-            m.training = mode
-    if isinstance(feats, Tensor):
-        feats = (feats, )
-    return [(2**round(math.log2(size / f.shape[-1])), f.shape[1]) for f in feats]
 
 
 def _pair_by_index(num_s: int, num_t: int,
@@ -94,7 +72,7 @@ def pair_levels(student: Sequence[Level], teacher: Sequence[Level], pairing: str
 
     Args:
         student, teacher: (stride, channels) per neck output, from
-            :func:`measure_levels`.
+            :func:`~mmext.utils.feature_levels.measure_levels`.
         pairing: ``'index'`` or ``'stride'`` (module doc).
         levels: neck output indices (index pairing) or strides (stride pairing) to
             distil; ``None``: every index both necks have / every shared stride.
@@ -127,3 +105,85 @@ def build_adapters(student: Sequence[Level], teacher: Sequence[Level],
         if mode is True or c_s != c_t:
             adapters[pair.name] = nn.Conv2d(c_s, c_t, kernel_size=1, bias=False)
     return adapters
+
+
+def resize_factor(student_stride: int, teacher_stride: int) -> float:
+    """How much coarser the student map is than the teacher map it is paired with:
+    ``student_stride / teacher_stride`` (2.0: the student map has half the teacher
+    map's width; 0.5: twice its width; 1.0: the same size, no resize)."""
+    return student_stride / teacher_stride
+
+
+def _times(factor: float) -> str:
+    """8.0 -> '8x', 0.125 -> '8x' (the size ratio, whichever way)."""
+    ratio = max(factor, 1 / factor)
+    return f'{ratio:g}x'
+
+
+def _resize_words(factor: float, resize: Optional[str]) -> str:
+    """'none (equal strides)' or e.g. "2x, student map upsampled to the teacher's
+    size"."""
+    if factor == 1:
+        return 'none (equal strides)'
+    if resize == 'student':
+        way = 'upsampled' if factor > 1 else 'downsampled'
+        return f"{_times(factor)}, student map {way} to the teacher's size"
+    if resize == 'teacher':
+        way = 'downsampled' if factor > 1 else 'upsampled'
+        return f"{_times(factor)}, teacher map {way} to the student's size"
+    return f'{_times(factor)}, by the loss'
+
+
+def describe_pairs(student: Sequence[Level], teacher: Sequence[Level],
+                   pairs: Sequence[LevelPair], adapted: Collection[str],
+                   resize: Optional[str] = 'student') -> List[str]:
+    """One line per level pair, saying what the distillation loss compares.
+
+    Args:
+        student, teacher: (stride, channels) per neck output (``measure_levels``).
+        pairs: from :func:`pair_levels`.
+        adapted: names of the pairs that have a 1x1 conv adapter
+            (the keys of :func:`build_adapters`' result).
+        resize: the loss's ``resize`` (``'student'``: the student map is resized
+            to the teacher's size; ``'teacher'``: the other way); ``None``: unknown.
+
+    Returns:
+        e.g. ``'fpn0: student level 0 (stride 8, 64 ch) -> teacher level 0
+        (stride 4, 128 ch); resize 2x, student map upsampled to the teacher's
+        size; adapter 1x1 conv 64->128'``.
+    """
+    lines = []
+    for pair in pairs:
+        (s_stride, c_s), (t_stride, c_t) = student[pair.student], teacher[pair.teacher]
+        adapter = f'1x1 conv {c_s}->{c_t}' if pair.name in adapted else 'none'
+        lines.append(
+            f'{pair.name}: student level {pair.student} (stride {s_stride}, {c_s} ch) '
+            f'-> teacher level {pair.teacher} (stride {t_stride}, {c_t} ch); resize '
+            f'{_resize_words(resize_factor(s_stride, t_stride), resize)}; '
+            f'adapter {adapter}')
+    return lines
+
+
+def resize_warnings(student: Sequence[Level], teacher: Sequence[Level],
+                    pairs: Sequence[LevelPair], max_resize: float = MAX_RESIZE
+                    ) -> List[str]:
+    """One warning per pair whose maps differ in size by more than ``max_resize``
+    times (either way), naming the pair and the two config keys that change it.
+
+    Index pairing (the default) pairs neck output i with i whatever their strides:
+    e.g. a DETR student's single stride-32 map with a Mask R-CNN teacher's stride-4
+    P2, an 8x resize in the loss.
+    """
+    warnings = []
+    for pair in pairs:
+        s_stride, t_stride = student[pair.student][0], teacher[pair.teacher][0]
+        factor = resize_factor(s_stride, t_stride)
+        if max(factor, 1 / factor) <= max_resize:
+            continue
+        warnings.append(
+            f'distill level {pair.name} pairs student level {pair.student} (stride '
+            f'{s_stride}) with teacher level {pair.teacher} (stride {t_stride}): the '
+            f'loss resizes one map {_times(factor)} to the size of the other (more '
+            f"than {max_resize:g}x). Set distill.pairing='stride' to pair maps of "
+            'equal stride, or choose the paired levels with distill.levels.')
+    return warnings

@@ -12,7 +12,9 @@ from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.structures import PixelData
 from torch import Tensor
 
+from ..utils.feature_levels import DUMMY_SIZE, Level, measure_levels
 from .fusion import SpatialFlowFusion
+from .neck_strides import neck_stride_problems, stuff_num_upsamples
 
 _FUSION_KEYS = ('score_thr', 'overlap_thr', 'stuff_area_limit', 'box_fill_thr')
 
@@ -24,7 +26,9 @@ class SpatialFlow(SingleStageDetector):
 
     Components (each a registry config, so any of them can be swapped):
 
-    * ``backbone`` / ``neck``: e.g. ResNet + RetinaNet's FPN (P3..P7);
+    * ``backbone`` / ``neck``: e.g. ResNet + RetinaNet's FPN (P3..P7); any pair
+      whose outputs have the anchor strides (measured at build time: HRNet needs
+      ``HRFPN(stride=2)``, see configs/spatialflow/README.md);
     * ``bbox_head``: :class:`SpatialFlowHead` (anchors, focal loss, box loss);
     * ``mask_branch``: :class:`SpatialFlowMaskBranch` (RoIAlign on the mask-tower
       features of P3..P5 + mmdet's ``FCNMaskHead``);
@@ -80,8 +84,22 @@ class SpatialFlow(SingleStageDetector):
     def num_stuff_classes(self) -> int:
         return self.stuff_head.num_stuff_classes
 
+    def measure_neck(self) -> List[Level]:
+        """(stride, channels) of each neck output, measured by one dummy forward
+        of backbone + neck (1x3x256x256, eval mode, no_grad, modes restored)."""
+        try:
+            return measure_levels(self.extract_feat, self)
+        except Exception as exc:  # noqa: BLE001  (any failure is the config's)
+            raise ValueError(
+                f'SpatialFlow config: backbone + neck fail on a 1x3x{DUMMY_SIZE}x'
+                f'{DUMMY_SIZE} dummy input ({type(exc).__name__}: {exc}); check '
+                'that neck.in_channels are the backbone\'s output channels.') from exc
+
     def _check_consistency(self) -> None:
-        """Fail at build time, naming the keys, when the parts disagree."""
+        """Fail at build time, naming the keys, when the parts disagree: thing
+        classes, the measured neck strides against the anchor strides, the mask
+        RoI strides and the stuff head's levels (``neck_strides.py``), test and
+        train settings."""
         head, branch, stuff = self.bbox_head, self.mask_branch, self.stuff_head
         problems = []
         mask_classes = branch.mask_head.num_classes
@@ -97,17 +115,10 @@ class SpatialFlow(SingleStageDetector):
             problems.append(f'bbox_head {type(head).__name__} has no stuff / mask '
                             'towers: use SpatialFlowHead')
         else:
-            anchor_strides = [s[0] for s in head.prior_generator.strides[:levels]]
-            roi_strides = list(branch.featmap_strides)
-            if roi_strides != anchor_strides:
-                problems.append(
-                    f'mask_branch.mask_roi_extractor.featmap_strides={roi_strides} '
-                    f'must be the strides of the {levels} panoptic levels '
-                    f'{anchor_strides}')
-            if stuff.num_stages != levels:
-                problems.append(
-                    f'stuff_head has {stuff.num_stages} branches (num_upsamples) '
-                    f'for {levels} panoptic levels (bbox_head.num_panoptic_levels)')
+            problems += neck_stride_problems(
+                [stride for stride, _ in self.measure_neck()],
+                [int(s[0]) for s in head.prior_generator.strides], levels,
+                list(branch.featmap_strides), stuff_num_upsamples(stuff))
         if self.test_cfg is not None:
             panoptic = self.test_cfg.get('panoptic')
             if panoptic is None or 'mask_thr_binary' not in self.test_cfg:

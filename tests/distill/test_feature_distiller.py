@@ -63,6 +63,62 @@ def test_authors_index_pairing_two_stage_teacher_retinanet_student(distiller):
                                      ('fpn3', 3, 3)]
 
 
+def _logged(monkeypatch, **changes):
+    """(level, message) of every print_log call while building the demo distiller."""
+    from mmext.distill import feature_distiller
+    records = []
+    monkeypatch.setattr(feature_distiller, 'print_log',
+                        lambda msg, logger=None, level=None: records.append((level, msg)))
+    _build(**changes)
+    return records
+
+
+def test_build_logs_the_pairs_once(monkeypatch):
+    import logging
+    records = _logged(monkeypatch)
+    assert records == [(logging.INFO, (
+        "FeatureDistiller: 4 level pairs (pairing='index'), student -> teacher:\n"
+        + '\n'.join(
+            f'  fpn{i}: student level {i} (stride {8 << i}, 64 ch) -> teacher level {i} '
+            f"(stride {4 << i}, 128 ch); resize 2x, student map upsampled to the "
+            "teacher's size; adapter 1x1 conv 64->128" for i in range(4))))]
+    # stride pairing with the plain (same-width) student as teacher: no resize, no
+    # adapter, nothing to warn about
+    same = _logged(monkeypatch, teacher__config=PLAIN, distill__pairing='stride',
+                   distill__levels=[8, 16])
+    assert same == [(logging.INFO, (
+        "FeatureDistiller: 2 level pairs (pairing='stride'), student -> teacher:\n"
+        '  s8: student level 0 (stride 8, 64 ch) -> teacher level 0 (stride 8, 64 ch); '
+        'resize none (equal strides); adapter none\n'
+        '  s16: student level 1 (stride 16, 64 ch) -> teacher level 1 (stride 16, 64 '
+        'ch); resize none (equal strides); adapter none'))]
+
+
+def test_build_warns_about_a_pair_resized_more_than_2x(monkeypatch):
+    """A teacher with one stride-4 map (P2): the default student's P3 meets it at
+    2x (no warning); a student whose first map is P5 (stride 32) at 8x: one
+    warning naming the pair and the two keys that change it."""
+    import logging
+    teacher = Config.fromfile(TWO_STAGE_TEACHER).model
+    teacher.neck.update(start_level=0, end_level=0, num_outs=1)  # P2 only
+    records = _logged(monkeypatch, teacher__config=teacher, distill__levels=None)
+    assert [level for level, _ in records] == [logging.INFO]
+    assert records[0][1].startswith("FeatureDistiller: 1 level pair (pairing='index')")
+    assert 'resize 2x' in records[0][1]
+    student_neck = dict(Config.fromfile(PLAIN).model.neck, start_level=3,
+                        add_extra_convs='on_input', num_outs=2)  # P5, P6
+    records = _logged(monkeypatch, teacher__config=teacher, distill__levels=None,
+                      student__neck=student_neck)
+    assert [level for level, _ in records] == [logging.INFO, logging.WARNING]
+    assert 'fpn0: student level 0 (stride 32, 64 ch) -> teacher level 0 (stride 4, ' \
+        "128 ch); resize 8x" in records[0][1]
+    assert records[1][1] == (
+        'FeatureDistiller: distill level fpn0 pairs student level 0 (stride 32) with '
+        'teacher level 0 (stride 4): the loss resizes one map 8x to the size of the '
+        "other (more than 2x). Set distill.pairing='stride' to pair maps of equal "
+        'stride, or choose the paired levels with distill.levels.')
+
+
 def test_default_pairing_is_the_authors_index_pairing():
     """No `pairing` in the config: neck output i with i (MMRazor's data_idx), so
     student P3..P6 meets teacher P2..P5; no `loss`: PKDLoss weight 1, unbiased."""

@@ -2,7 +2,9 @@
 import pytest
 import torch.nn as nn
 
-from mmext.distill.levels import LevelPair, build_adapters, measure_levels, pair_levels
+from mmext.distill.levels import (LevelPair, build_adapters, describe_pairs,
+                                  pair_levels, resize_warnings)
+from mmext.utils.feature_levels import measure_levels
 from mmext.utils.errors import UserError
 
 # (stride, channels) of the neck outputs: a Mask R-CNN / Faster R-CNN FPN (P2-P6)
@@ -80,3 +82,52 @@ def test_measure_levels_restores_train_mode():
         (4, 5), (8, 5)]
     assert net.training and net[1].training
     assert (net[1].running_mean == before).all()  # eval during the dummy forward
+
+
+def test_describe_pairs_states_strides_channels_resize_and_adapter():
+    student = [(8, 64), (16, 64), (32, 64), (64, 64), (128, 64)]  # RetinaNet demo
+    pairs = pair_levels(student, MASK_RCNN, 'index', [0, 3])
+    adapted = set(build_adapters(student, MASK_RCNN, pairs, 'auto'))
+    assert describe_pairs(student, MASK_RCNN, pairs, adapted) == [
+        'fpn0: student level 0 (stride 8, 64 ch) -> teacher level 0 (stride 4, 256 '
+        "ch); resize 2x, student map upsampled to the teacher's size; adapter 1x1 "
+        'conv 64->256',
+        'fpn3: student level 3 (stride 64, 64 ch) -> teacher level 3 (stride 32, 256 '
+        "ch); resize 2x, student map upsampled to the teacher's size; adapter 1x1 "
+        'conv 64->256']
+    # Equal strides and channels: no resize, no adapter; the other resize side.
+    same = pair_levels(RETINANET, MASK_RCNN, 'stride', [16])
+    assert describe_pairs(RETINANET, MASK_RCNN, same, set()) == [
+        's16: student level 1 (stride 16, 256 ch) -> teacher level 2 (stride 16, 256 '
+        'ch); resize none (equal strides); adapter none']
+    finer = pair_levels(MASK_RCNN, RETINANET, 'index', [1])  # student 8 vs teacher 16
+    assert describe_pairs(MASK_RCNN, RETINANET, finer, set(), resize='teacher')[0] \
+        .endswith("resize 2x, teacher map upsampled to the student's size; "
+                  'adapter none')
+    assert 'resize 2x, student map downsampled' in describe_pairs(
+        MASK_RCNN, RETINANET, finer, set())[0]
+
+
+def test_resize_warnings_only_beyond_2x_either_way():
+    detr = [(32, 256)]  # DETR: one stride-32 map
+    pairs = pair_levels(detr, MASK_RCNN, 'index')
+    assert [(p.student, p.teacher) for p in pairs] == [(0, 0)]  # stride 32 vs 4
+    assert describe_pairs(detr, MASK_RCNN, pairs, set())[0].startswith(
+        'fpn0: student level 0 (stride 32, 256 ch) -> teacher level 0 (stride 4, '
+        "256 ch); resize 8x, student map upsampled")
+    assert resize_warnings(detr, MASK_RCNN, pairs) == [
+        'distill level fpn0 pairs student level 0 (stride 32) with teacher level 0 '
+        '(stride 4): the loss resizes one map 8x to the size of the other (more than '
+        "2x). Set distill.pairing='stride' to pair maps of equal stride, or choose "
+        'the paired levels with distill.levels.']
+    # The other direction (a stride-4 student map against a stride-32 teacher map).
+    back = pair_levels(MASK_RCNN, detr, 'index')
+    assert len(resize_warnings(MASK_RCNN, detr, back)) == 1
+    assert '8x' in resize_warnings(MASK_RCNN, detr, back)[0]
+    # 2x (the authors' RetinaNet vs Mask R-CNN pairing) and 1x are not warned about.
+    assert resize_warnings(RETINANET, MASK_RCNN, pair_levels(
+        RETINANET, MASK_RCNN, 'index')) == []
+    assert resize_warnings(detr, MASK_RCNN, pair_levels(detr, MASK_RCNN,
+                                                        'stride')) == []
+    # 4x is: student P5 (stride 32) with teacher P2 (stride 8 here) via index.
+    assert len(resize_warnings([(32, 8)], [(8, 8)], [LevelPair('fpn0', 0, 0)])) == 1

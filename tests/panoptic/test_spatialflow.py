@@ -2,6 +2,7 @@
 empty cases, config consistency errors, swapping parts by config."""
 import copy
 import os.path as osp
+import re
 
 import pytest
 import torch
@@ -159,3 +160,81 @@ def test_dcn_variant_trains_end_to_end(cfg):
         grads = [p.grad for p in module.parameters()]
         assert all(g is not None and torch.isfinite(g).all() for g in grads)
         assert sum(g.abs().sum() for g in grads) > 0
+
+
+RETINA_STRIDES = [8, 16, 32, 64, 128]
+
+
+def test_neck_stride_problems_name_both_lists_and_the_keys():
+    from mmext.panoptic.neck_strides import neck_stride_problems
+    assert neck_stride_problems(RETINA_STRIDES, RETINA_STRIDES, 3, [8, 16, 32],
+                                [1, 2, 3]) == []
+    # HRNet + HRFPN with its default stride=1: P2..P6. The anchors cannot follow
+    # (the stuff head takes no stride-4 level), so only the neck fix is offered.
+    assert neck_stride_problems([4, 8, 16, 32, 64], RETINA_STRIDES, 3, [8, 16, 32],
+                                [1, 2, 3]) == [
+        'the neck outputs 5 maps of strides [4, 8, 16, 32, 64] (measured with a dummy '
+        'forward) but bbox_head.anchor_generator.strides is [8, 16, 32, 64, 128]: '
+        'change the neck so that it outputs the anchor strides (its output count and '
+        'first stride: e.g. FPN num_outs / start_level / add_extra_convs, HRFPN '
+        'num_outs / stride); the anchors cannot follow the neck instead: its stride-4 '
+        'map is finer than the stuff head takes (stride >= 8, stuff_head.num_upsamples '
+        '>= 1)']
+    # Too few outputs: the count is named; here the anchors could follow.
+    fewer = neck_stride_problems([8, 16, 32, 64], RETINA_STRIDES, 3, [8, 16, 32],
+                                 [1, 2, 3])
+    assert len(fewer) == 1
+    assert fewer[0].startswith('the neck outputs 4 maps of strides [8, 16, 32, 64] '
+                               '(measured with a dummy forward) but bbox_head.'
+                               'anchor_generator.strides is [8, 16, 32, 64, 128] '
+                               '(5 levels): ')
+    assert fewer[0].endswith(
+        "or set bbox_head.anchor_generator.strides to the neck's strides (and "
+        'mask_branch.mask_roi_extractor.featmap_strides and stuff_head.num_upsamples '
+        'for the first 3 levels with them)')
+    # The stuff head's levels: count, then strides (4 * 2 ** n).
+    assert neck_stride_problems(RETINA_STRIDES, RETINA_STRIDES, 3, [8, 16, 32],
+                                [1, 2, 2]) == [
+        'stuff_head.num_upsamples=(1, 2, 2) takes levels of strides [8, 16, 16] '
+        '(4 * 2 ** n) but the 3 panoptic levels have strides [8, 16, 32]']
+    assert neck_stride_problems(RETINA_STRIDES, RETINA_STRIDES, 3, [8, 16],
+                                [1, 2]) == [
+        'mask_branch.mask_roi_extractor.featmap_strides=[8, 16] must be the strides of '
+        'the 3 panoptic levels [8, 16, 32] (bbox_head.anchor_generator.strides[:bbox_'
+        'head.num_panoptic_levels])',
+        'stuff_head has 2 branches (num_upsamples=(1, 2)) for 3 panoptic levels '
+        '(bbox_head.num_panoptic_levels)']
+
+
+@pytest.mark.parametrize('neck,measured', [
+    (dict(start_level=0, add_extra_convs='on_input', num_outs=5),  # P2..P6
+     '[4, 8, 16, 32, 64]'),
+    (dict(num_outs=4), '[8, 16, 32, 64]'),  # P3..P6: one level short
+])
+def test_neck_strides_are_measured_at_build(cfg, neck, measured):
+    """The neck's outputs are measured, not read from its config: a neck giving
+    other strides than the anchors is refused when the model is built."""
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.neck.update(neck)
+    with pytest.raises(ValueError, match=r'^SpatialFlow config: the neck outputs \d '
+                       rf'maps of strides {re.escape(measured)} \(measured with a '
+                       r'dummy forward\) but bbox_head.anchor_generator.strides is '
+                       r'\[8, 16, 32, 64, 128\]'):
+        MODELS.build(model_cfg)
+
+
+def test_measuring_the_neck_keeps_modes_and_statistics(cfg):
+    model = _model(cfg)
+    model.train()
+    stats = {k: v.clone() for k, v in model.state_dict().items()}
+    assert [s for s, _ in model.measure_neck()] == RETINA_STRIDES
+    assert all(m.training for m in model.modules())
+    assert all(torch.equal(v, stats[k]) for k, v in model.state_dict().items())
+
+
+def test_a_neck_that_cannot_run_is_a_build_error(cfg):
+    model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.neck.in_channels = [64, 128, 256, 1024]  # R18's C5 has 512
+    with pytest.raises(ValueError, match=r'backbone \+ neck fail on a 1x3x256x256 '
+                       r'dummy input \(RuntimeError: .*neck.in_channels'):
+        MODELS.build(model_cfg)

@@ -27,7 +27,7 @@ want=$( (cat pyproject.toml tools/install.sh tools/cuda_build_env.py; echo "$STA
 say() { echo "[install:$STACK] $*"; }
 
 if [ -z "${FORCE:-}" ] && [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] \
-   && "$VENV/bin/python" -c "import mmext, mmcv.ops, mmdet, mmseg" 2>/dev/null; then
+   && "$VENV/bin/python" -c "import mmext, mmcv.ops, mmdet, mmseg, onnxruntime" 2>/dev/null; then
   say "$VENV is up to date"; exit 0
 fi
 start=$SECONDS
@@ -97,8 +97,8 @@ if ! mmcv_ok; then
   say "$MMCV ready in $(( SECONDS - t )) s"
 fi
 
-say "mmdet, mmseg and mmext"
-pip install -q --no-build-isolation -e ".[tests,$STACK]"
+say "mmdet, mmseg, mmext and the ONNX deploy tools (onnx, onnxruntime, onnxscript)"
+pip install -q --no-build-isolation -e ".[tests,deploy,$STACK]"
 if [ "$STACK" = onedl ]; then
   # panopticapi (mmdet's panoptic metric) pins numpy<2 in its metadata only.
   pip install -q --no-deps "panopticapi-lite>=0.1"

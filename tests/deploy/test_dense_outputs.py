@@ -1,0 +1,74 @@
+"""A PKD student (converted checkpoint of the distillation demo) exports like a plain
+RetinaNet: the head outputs per level equal PyTorch's in onnxruntime, and the boxes
+decoded from them equal ``model.predict`` on the demo images."""
+import copy
+
+import numpy as np
+import torch
+from mmengine.dataset import pseudo_collate
+
+from mmext.deploy import (detector_predict_from_outputs, export_onnx, load_model,
+                          wrap_for_export)
+from mmext.engine import load_config
+from tests.tool_runner import load_tool
+
+from .conftest import config_path, node_domains, run_session
+
+DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
+
+
+def _student_checkpoint(tmp_path):
+    """A distillation checkpoint as training writes it (student keys + adapters),
+    converted with tools/convert_distill_checkpoint.py."""
+    torch.manual_seed(3)
+    student = load_model(load_config(config_path('configs/demo/pkd_retinanet_r18_plain.py')),
+                         'none')
+    with torch.no_grad():  # not the seeded init: the checkpoint must really load
+        for p in student.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    state = dict(student.state_dict())
+    state['distill_adapters.0.weight'] = torch.zeros(128, 64, 1, 1)
+    src, dst = tmp_path / 'distill.pth', tmp_path / 'student.pth'
+    torch.save({'state_dict': state, 'meta': {}}, src)
+    load_tool('tools/convert_distill_checkpoint.py').convert(str(src), str(dst))
+    return str(dst), student
+
+
+def test_pkd_student_exports_like_retinanet(tmp_path, lau_ext):
+    # untrained-like weights score ~0.01 (focal prior): keep 30 detections per image
+    cfg = load_config(config_path(DISTILL), {'model.student.test_cfg.score_thr': 0.0,
+                                             'model.student.test_cfg.max_per_img': 30})
+    path, trained = _student_checkpoint(tmp_path)
+    model = load_model(cfg, path)  # FeatureDistiller config -> its student
+    assert type(model).__name__ == 'RetinaNet'
+    for (name, a), b in zip(model.state_dict().items(), trained.state_dict().values()):
+        assert torch.equal(a, b), name
+    spec = wrap_for_export(model)
+    assert spec.kind == 'detector' and spec.size_divisor == 32
+    assert spec.output_names == [f'{k}_{i}' for k in ('cls_score', 'bbox_pred')
+                                 for i in range(5)]
+    # the demo val images, preprocessed as the model does
+    from mmdet.registry import DATASETS
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(2)]), False)
+    inputs = data['inputs']
+    onnx_path = export_onnx(spec.module, inputs, str(tmp_path / 'retina.onnx'),
+                            spec.output_names, size_divisor=spec.size_divisor)
+    assert node_domains(onnx_path) <= {'', 'ai.onnx'}
+    outputs = run_session(onnx_path, inputs)
+    with torch.no_grad():
+        expected = spec.module(inputs)
+    for name, ref in zip(spec.output_names, expected):
+        np.testing.assert_allclose(outputs[name], ref.numpy(), rtol=0, atol=1e-4,
+                                   err_msg=name)
+    # decoded boxes from onnxruntime's outputs == model.predict
+    samples = copy.deepcopy(data['data_samples'])
+    with torch.no_grad():
+        ref = model.predict(inputs, data['data_samples'])
+        got = detector_predict_from_outputs(model, outputs, samples)
+    for a, b in zip(ref, got):
+        a, b = a.pred_instances, b.pred_instances
+        assert len(a) == len(b) > 0
+        torch.testing.assert_close(b.scores, a.scores, rtol=0, atol=1e-4)
+        torch.testing.assert_close(b.bboxes, a.bboxes, rtol=0, atol=1e-2)
+        assert torch.equal(b.labels, a.labels)

@@ -10,6 +10,18 @@ import mmcv, mmdet, mmengine, mmseg, numpy, torch
 print('run_tests: ' + ', '.join(f'{m.__name__} {m.__version__}'
                                 for m in (torch, numpy, mmengine, mmcv, mmdet, mmseg)))
 EOF
+# One pytest worker per core (pytest-xdist), a test file per worker at a time
+# (--dist loadfile: a file's module fixtures, e.g. a trained checkpoint, are built
+# once), one torch thread per worker so the workers do not fight for the cores.
+# PYTEST_WORKERS=1 runs in this process, without xdist.
+WORKERS=${PYTEST_WORKERS:-$(nproc)}
+if [ "$WORKERS" -gt 1 ]; then
+  export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+  set -- -n "$WORKERS" --dist loadfile "$@"
+else
+  set -- -p no:xdist "$@"
+fi
+echo "run_tests: $WORKERS worker(s)"
 # No path given: pyproject.toml's testpaths (tests/) apply.
 "$VENV/bin/python" -m pytest "$@"
 rc=$?

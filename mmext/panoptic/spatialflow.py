@@ -170,12 +170,30 @@ class SpatialFlow(SingleStageDetector):
         img_metas = [s.metainfo for s in batch_data_samples]
         x = self.extract_feat(batch_inputs)
         cls_scores, bbox_preds, stuff_feats, mask_feats = self.bbox_head(x)
+        # Official single-scale stuff map: argmax at the input size, nearest resize.
+        stuff_labels = self.stuff_head.predict_labels(stuff_feats, img_metas)
+        return self.predict_from_head_outputs(cls_scores, bbox_preds, mask_feats,
+                                              stuff_labels, batch_data_samples,
+                                              rescale)
+
+    def predict_from_head_outputs(self, cls_scores: List[Tensor],
+                                  bbox_preds: List[Tensor], mask_feats: List[Tensor],
+                                  stuff_labels: List[Tensor],
+                                  batch_data_samples: SampleList,
+                                  rescale: bool = True) -> SampleList:
+        """:meth:`predict` after the network: box decoding + NMS, the mask branch on
+        the detections, the fusion with the stuff labels (per image (H_ori, W_ori)).
+
+        Also what runs on an exported network's outputs (``mmext.deploy``).
+        """
+        if self.fusion is None:
+            raise ValueError('SpatialFlow.predict needs test_cfg (mask_thr_binary, '
+                             'panoptic) in the model config.')
+        img_metas = [s.metainfo for s in batch_data_samples]
         dets = self.bbox_head.predict_by_feat(cls_scores, bbox_preds,
                                               batch_img_metas=img_metas,
                                               rescale=False)
         dets = self.mask_branch.predict(mask_feats, img_metas, dets, rescale=True)
-        # Official single-scale stuff map: argmax at the input size, nearest resize.
-        stuff_labels = self.stuff_head.predict_labels(stuff_feats, img_metas)
         for sample, det, stuff_seg in zip(batch_data_samples, dets, stuff_labels):
             pan = self.fusion(det.masks.bool(), det.scores, det.labels, det.bboxes,
                               stuff_seg)

@@ -212,7 +212,13 @@ class SpatialFlowStuffHead(BaseSemanticHead):
         """Per image (H, W) int64 labels at ``ori_shape``, as the official single
         scale test: argmax at the padded input size, crop to ``img_shape``,
         nearest resize (OpenCV's ``INTER_NEAREST`` indices) to ``ori_shape``."""
-        labels = self.upsample_logits(self(x)['seg_preds']).argmax(dim=1)
+        return self.labels_from_logits(self(x)['seg_preds'], batch_img_metas)
+
+    def labels_from_logits(self, seg_preds: Tensor, batch_img_metas: List[dict]
+                           ) -> List[Tensor]:
+        """:meth:`predict_labels` from the stride-4 logits (N, S+1, h, w) (e.g. an
+        exported network's ``stuff_logits``)."""
+        labels = self.upsample_logits(seg_preds).argmax(dim=1)
         out = []
         for i, meta in enumerate(batch_img_metas):
             h, w = meta['img_shape'][:2]

@@ -3,16 +3,13 @@ RetinaNet: the head outputs per level equal PyTorch's in onnxruntime, and the bo
 decoded from them equal ``model.predict`` on the demo images."""
 import copy
 
-import numpy as np
 import torch
-from mmengine.dataset import pseudo_collate
 
-from mmext.deploy import (detector_predict_from_outputs, export_onnx, load_model,
-                          wrap_for_export)
+from mmext.deploy import detector_predict_from_outputs, load_model, wrap_for_export
 from mmext.engine import load_config
 from tests.tool_runner import load_tool
 
-from .conftest import config_path, node_domains, run_session
+from .conftest import config_path, export_demo_batch
 
 DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
 
@@ -47,20 +44,9 @@ def test_pkd_student_exports_like_retinanet(tmp_path, lau_ext):
     assert spec.kind == 'detector' and spec.size_divisor == 32
     assert spec.output_names == [f'{k}_{i}' for k in ('cls_score', 'bbox_pred')
                                  for i in range(5)]
-    # the demo val images, preprocessed as the model does
-    from mmdet.registry import DATASETS
-    dataset = DATASETS.build(cfg.test_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(2)]), False)
+    data, outputs = export_demo_batch(model, spec, cfg.test_dataloader.dataset,
+                                      str(tmp_path / 'retina.onnx'))
     inputs = data['inputs']
-    onnx_path = export_onnx(spec.module, inputs, str(tmp_path / 'retina.onnx'),
-                            spec.output_names, size_divisor=spec.size_divisor)
-    assert node_domains(onnx_path) <= {'', 'ai.onnx'}
-    outputs = run_session(onnx_path, inputs)
-    with torch.no_grad():
-        expected = spec.module(inputs)
-    for name, ref in zip(spec.output_names, expected):
-        np.testing.assert_allclose(outputs[name], ref.numpy(), rtol=0, atol=1e-4,
-                                   err_msg=name)
     # decoded boxes from onnxruntime's outputs == model.predict
     samples = copy.deepcopy(data['data_samples'])
     with torch.no_grad():

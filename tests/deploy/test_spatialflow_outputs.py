@@ -2,16 +2,13 @@
 onnxruntime's outputs equal ``model.predict`` exactly on the demo val images."""
 import copy
 
-import numpy as np
 import torch
 from mmdet.evaluation.functional import INSTANCE_OFFSET
-from mmengine.dataset import pseudo_collate
 
-from mmext.deploy import (export_onnx, load_model, spatialflow_predict_from_outputs,
-                          wrap_for_export)
+from mmext.deploy import load_model, spatialflow_predict_from_outputs, wrap_for_export
 from mmext.engine import load_config
 
-from .conftest import config_path, node_domains, run_session
+from .conftest import config_path, export_demo_batch
 
 DEMO = 'configs/demo/spatialflow_r18_demo.py'
 NUM_THINGS = 3
@@ -29,19 +26,9 @@ def test_panoptic_from_onnxruntime_equals_predict(tmp_path):
     assert spec.kind == 'spatialflow'
     assert spec.output_names[-4:] == ['stuff_logits', 'mask_feat_0', 'mask_feat_1',
                                       'mask_feat_2']
-    from mmdet.registry import DATASETS
-    dataset = DATASETS.build(cfg.val_dataloader.dataset)
-    data = model.data_preprocessor(pseudo_collate([dataset[i] for i in range(2)]), False)
+    data, outputs = export_demo_batch(model, spec, cfg.val_dataloader.dataset,
+                                      str(tmp_path / 'spatialflow.onnx'))
     inputs = data['inputs']
-    path = export_onnx(spec.module, inputs, str(tmp_path / 'spatialflow.onnx'),
-                       spec.output_names, size_divisor=spec.size_divisor)
-    assert node_domains(path) <= {'', 'ai.onnx'}
-    outputs = run_session(path, inputs)
-    with torch.no_grad():
-        expected = spec.module(inputs)
-    for name, ref in zip(spec.output_names, expected):
-        np.testing.assert_allclose(outputs[name], ref.numpy(), rtol=0, atol=1e-4,
-                                   err_msg=name)
     samples = copy.deepcopy(data['data_samples'])
     with torch.no_grad():
         ref = model.predict(inputs, data['data_samples'])

@@ -26,6 +26,18 @@ def fresh_default_scope():
     yield
 
 
+@pytest.fixture(scope='module')
+def one_torch_thread():
+    """One intra-op thread for a module of tiny-model tests (the swap matrices): on
+    maps of a few pixels thread hand-offs cost more than they give, and many times
+    more on a shared, loaded machine."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def teacher_checkpoint(tmp_path_factory) -> str:
     """An untrained (seeded) checkpoint of the whole PKD demo teacher, heads included

@@ -138,14 +138,7 @@ def _distiller(student: str, teacher: str, monkeypatch, **distill):
     return model, records
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on maps of a few pixels thread hand-offs cost more than
-    they give, and many times more on a shared, loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(autouse=True)

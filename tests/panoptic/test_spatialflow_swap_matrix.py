@@ -63,14 +63,7 @@ BACKBONES: Dict[str, Tuple[dict, List[int], Optional[dict]]] = {
 }
 
 
-@pytest.fixture(scope='module', autouse=True)
-def one_thread():
-    """One intra-op thread: on these small maps thread hand-offs cost more than
-    they give, and many times more on a shared, loaded machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @pytest.fixture(scope='module')

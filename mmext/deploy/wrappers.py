@@ -13,6 +13,10 @@ Every wrapper takes the batch as the model's data preprocessor gives it, ``input
   ``bbox_pred_{l}`` (N, A*4, H_l, W_l) and, for heads with a third output,
   ``score_factor_{l}`` (e.g. FCOS centerness). Boxes are decoded in Python
   (:func:`mmext.deploy.detector_predict_from_outputs`): NMS is data-dependent.
+* mmdet two-stage detectors (Faster / Mask / Cascade R-CNN, the PKD teachers): the
+  neck maps ``feat_{l}`` (N, C, H_l, W_l) and the RPN head's ``rpn_cls_score_{l}``,
+  ``rpn_bbox_pred_{l}``; proposals (NMS) and the RoI head, which runs on them, stay
+  in Python (:func:`mmext.deploy.two_stage_predict_from_outputs`).
 * SpatialFlow: ``cls_score_{l}``, ``bbox_pred_{l}`` (levels P3..P7),
   ``stuff_logits`` (N, S+1, H/4, W/4) and ``mask_feat_{l}`` (the mask-tower features
   of P3..P5, what the mask branch's RoIAlign reads); the rest runs in Python
@@ -34,7 +38,7 @@ class ExportSpec:
     Attributes:
         module: the tensor-only module to export (``forward(inputs) -> tuple``).
         output_names: one name per output tensor.
-        kind: 'segmentor', 'detector' or 'spatialflow'.
+        kind: 'segmentor', 'detector', 'two_stage' or 'spatialflow'.
         size_divisor: input H and W must be multiples of it (the network stride,
             or the padding divisor of the data preprocessor, whichever is larger).
     """
@@ -71,6 +75,19 @@ class DenseDetectorExport(nn.Module):
     def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
         outs = self.detector._forward(inputs)  # mmdet's tensor mode: head outputs
         return tuple(t for kind in outs for t in kind)
+
+
+class TwoStageDetectorExport(nn.Module):
+    """``inputs`` -> the neck maps, then the RPN head's cls scores and box deltas."""
+
+    def __init__(self, detector: nn.Module) -> None:
+        super().__init__()
+        self.detector = detector
+
+    def forward(self, inputs: Tensor) -> Tuple[Tensor, ...]:
+        x = self.detector.extract_feat(inputs)
+        rpn_cls_scores, rpn_bbox_preds = self.detector.rpn_head(x)
+        return (*x, *rpn_cls_scores, *rpn_bbox_preds)
 
 
 class SpatialFlowExport(nn.Module):
@@ -133,7 +150,14 @@ def wrap_for_export(model: nn.Module) -> ExportSpec:
         # The stuff head adds P3..P5 upsampled to stride 4: sizes must be exact.
         return ExportSpec(SpatialFlowExport(model).eval(), names, 'spatialflow',
                           _size_divisor(model, 32))
-    if isinstance(model, SingleStageDetector) and not isinstance(model, TwoStageDetector):
+    if isinstance(model, TwoStageDetector):
+        divisor = _size_divisor(model, 1)
+        levels = len(model.rpn_head.prior_generator.strides)
+        names = [f'{kind}_{i}' for kind in ('feat', 'rpn_cls_score', 'rpn_bbox_pred')
+                 for i in range(levels)]
+        return ExportSpec(TwoStageDetectorExport(model).eval(), names, 'two_stage',
+                          divisor)
+    if isinstance(model, SingleStageDetector):
         divisor = _size_divisor(model, 1)  # mmdet pads inputs to pad_size_divisor
         levels = len(model.bbox_head.prior_generator.strides)
         param = next(model.parameters())
@@ -152,5 +176,5 @@ def wrap_for_export(model: nn.Module) -> ExportSpec:
     raise UserError(
         f'cannot export a {name}: supported are mmseg segmentors (EncoderDecoder and '
         'subclasses), mmdet single-stage detectors (RetinaNet, FCOS, ..., PKD '
-        'students) and SpatialFlow; two-stage detectors run their second stage on '
-        'data-dependent proposals (use MMDeploy, see docs/deploy.md)')
+        'students), two-stage detectors (Faster / Mask / Cascade R-CNN) and '
+        'SpatialFlow (see docs/deploy.md)')

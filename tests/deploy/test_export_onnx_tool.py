@@ -37,13 +37,20 @@ def test_export_and_verify_lau_segmentor(tmp_path):
         [1, 3, 64, 48]
 
 
+def _detr_config(tmp: str) -> str:
+    path = osp.join(tmp, 'detr.py')
+    with open(path, 'w') as f:
+        f.write("_base_ = 'mmdet::detr/detr_r18_8xb2-500e_coco.py'\n")
+    return path
+
+
 def _bad_input_commands(tmp: str) -> dict:
     missing_ort = ('import runpy, sys; sys.modules["onnxruntime"] = None; '
                    'sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name="__main__")')
     return {
         'shape': [TOOL, SEG, 'none', '--out', osp.join(tmp, 'shape.onnx'),
                   '--shape', '60', '50', '--dynamic'],
-        'unsupported': [TOOL, 'configs/demo/pkd_teacher_faster_rcnn_r18_demo.py', 'none',
+        'unsupported': [TOOL, _detr_config(tmp), 'none',
                         '--out', osp.join(tmp, 'unsupported.onnx')],
         'checkpoint': [TOOL, SEG, osp.join(tmp, 'nope.pth'), '--out',
                        osp.join(tmp, 'checkpoint.onnx')],
@@ -76,7 +83,7 @@ def test_shape_not_divisible(bad_input_results):
 
 
 def test_unsupported_model(bad_input_results):
-    _one_error_line(bad_input_results[1]['unsupported'], 'cannot export a FasterRCNN')
+    _one_error_line(bad_input_results[1]['unsupported'], 'cannot export a DETR')
 
 
 def test_missing_checkpoint(bad_input_results):

@@ -6,7 +6,9 @@
 
 What the file computes (see docs/deploy.md): segmentors -> ``seg_logits`` at the input
 size; single-stage detectors (RetinaNet, FCOS, PKD students) -> the head's outputs per
-level; SpatialFlow -> head outputs, stuff logits and mask-tower features (the rest runs
+level; two-stage detectors (Faster / Mask / Cascade R-CNN) -> neck maps and RPN
+outputs (proposals and the RoI head run in Python:
+mmext.deploy.two_stage_predict_from_outputs); SpatialFlow -> head outputs, stuff logits and mask-tower features (the rest runs
 in Python: mmext.deploy.spatialflow_predict_from_outputs). The graph's input
 ``inputs`` is the data preprocessor's output (normalised, padded), (N, 3, H, W).
 

@@ -9,6 +9,7 @@ from mmengine.config import Config
 from torch import nn
 
 import mmext  # noqa: F401  (registers FeatureDistiller / PKDLoss)
+from mmext.utils.checkpoint import load_checkpoint_file
 from tests.tool_runner import ROOT, load_tool
 
 DISTILL = osp.join(ROOT, 'configs/demo/pkd_retinanet_r18_distill.py')
@@ -71,7 +72,7 @@ def test_converted_distiller_checkpoint_loads_into_the_plain_student(tmp_path):
     count, layout = _tool().convert(str(src), str(dst))
 
     assert layout == 'mmext'
-    converted = torch.load(dst, map_location='cpu')
+    converted = load_checkpoint_file(str(dst))
     assert set(converted) == {'meta', 'state_dict'}  # training state dropped
     assert converted['meta'] == dict(iter=2, converted_from=str(src))
     plain = MODELS.build(Config.fromfile(PLAIN).model)
@@ -94,7 +95,7 @@ def test_mmrazor_layout_converts_to_a_strictly_loadable_student(tmp_path):
     count, layout = _tool().convert(str(src), str(dst))
 
     assert layout == 'mmrazor'
-    converted = torch.load(dst, map_location='cpu')
+    converted = load_checkpoint_file(str(dst))
     assert set(converted) == {'meta', 'state_dict'}
     assert converted['meta']['epoch'] == 24
     torch.manual_seed(2)  # other random weights: the load must overwrite all of them

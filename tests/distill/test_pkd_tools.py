@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmext.utils.checkpoint import load_checkpoint_file
 from tests.tool_runner import ROOT, run_tool
 
 DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
@@ -49,13 +50,12 @@ def test_train_logs_one_pkd_term_per_level(distilled):
 
 
 def test_checkpoint_holds_the_student_only(distilled, teacher_checkpoint):
-    import mmext  # noqa: F401  (safe globals for torch.load)
-    state = torch.load(distilled[0] / 'iter_2.pth', map_location='cpu')['state_dict']
+    state = load_checkpoint_file(str(distilled[0] / 'iter_2.pth'))['state_dict']
     assert 'backbone.conv1.weight' in state and 'bbox_head.retina_cls.weight' in state
     assert not any(k.startswith(('student.', 'teacher.', 'rpn_head.', 'roi_head.'))
                    for k in state)
     # the teacher file is untouched and its weights differ from the student's
-    teacher = torch.load(teacher_checkpoint, map_location='cpu')['state_dict']
+    teacher = load_checkpoint_file(str(teacher_checkpoint))['state_dict']
     assert teacher['neck.fpn_convs.0.conv.weight'].shape[0] == 128
     assert state['neck.fpn_convs.0.conv.weight'].shape[0] == 64
 
@@ -93,7 +93,7 @@ def test_converter_gives_exactly_the_plain_student_keys(distilled, tmp_path):
     proc = run_tool(['tools/convert_distill_checkpoint.py',
                      str(distilled[0] / 'iter_2.pth'), str(out)])
     assert proc.returncode == 0, _log(proc)[-3000:]
-    converted = torch.load(out, map_location='cpu')
+    converted = load_checkpoint_file(str(out))
     assert set(converted) == {'meta', 'state_dict'}
     plain = MODELS.build(Config.fromfile(osp.join(ROOT, PLAIN)).model)
     assert set(converted['state_dict']) == set(plain.state_dict())

@@ -22,6 +22,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from mmext.utils.checkpoint import load_checkpoint_file
 from tests.tool_runner import ROOT, run_tool
 
 DISTILL = 'configs/demo/pkd_retinanet_r18_distill.py'
@@ -153,7 +154,7 @@ def test_a_checkpoint_without_heads_is_refused(tmp_path, teacher_checkpoint):
     """(Raised when the loop is built, as the error above: before training.)"""
     from mmext.distill.teacher_val_loop import build_whole_teacher
     from mmext.utils.errors import UserError
-    state = torch.load(teacher_checkpoint, map_location='cpu')['state_dict']
+    state = load_checkpoint_file(str(teacher_checkpoint))['state_dict']
     trunk_only = tmp_path / 'trunk_only.pth'
     torch.save({'state_dict': {k: v for k, v in state.items()
                                if k.startswith(('backbone.', 'neck.'))}}, trunk_only)

@@ -3,8 +3,8 @@ import glob
 import os.path as osp
 
 import pytest
-import torch
 
+from mmext.utils.checkpoint import load_checkpoint_file
 from tests.tool_runner import ROOT, run_tool
 
 DEMO = 'configs/demo/retinanet_r18_demo.py'
@@ -23,7 +23,7 @@ def _train(work_dir, iters, *extra, ckpt_every=None):
 def _iter_of(checkpoint):
     # Loads with torch's default weights_only=True: needs mmext's safe globals.
     import mmext  # noqa: F401
-    return torch.load(checkpoint, map_location='cpu')['meta']['iter']
+    return load_checkpoint_file(str(checkpoint))['meta']['iter']
 
 
 @pytest.fixture(scope='module')

@@ -79,8 +79,11 @@ def lau_graph(op: Any, x: Any, offsets: Any, k_h: int, k_w: int, mode: str) -> A
     def dim(value: Any, axis: int) -> Any:  # dimension `axis` as a 1-element int64
         return op.Shape(value, start=axis, end=axis + 1)
 
-    # (N, 2G, H, W) -> (N*G, 2, H, W) (Reshape: -1 infers, 0 copies the input's dim)
-    off = op.Reshape(offsets, ints(-1, 2, 0, 0))
+    # (N, 2G, H, W) -> (N*G, 2, H, W)
+    # Reshape targets spell out every known dimension (read with Shape) and use one
+    # -1, never Reshape's 0 ("copy the input dimension"): torch's TorchScript-export
+    # shape inference crashed the process (SIGFPE, 1 run in 4) on (-1, 2, 0, 0).
+    off = op.Reshape(offsets, op.Concat(ints(-1, 2), op.Shape(offsets, start=2), axis=0))
     dy = op.Gather(off, op.Constant(value_int=0), axis=1)
     dx = op.Gather(off, op.Constant(value_int=1), axis=1)
 
@@ -104,10 +107,10 @@ def lau_graph(op: Any, x: Any, offsets: Any, k_h: int, k_w: int, mode: str) -> A
 
     gy, gx = normalised(ys, 2), normalised(xs, 3)
     grid = op.Concat(op.Unsqueeze(gx, ints(3)), op.Unsqueeze(gy, ints(3)), axis=3)
-    grouped = op.Reshape(x, op.Concat(dim(off, 0), ints(-1, 0, 0), axis=0))  # (N*G, C/G, h, w)
+    grouped = op.Reshape(x, op.Concat(dim(off, 0), ints(-1), op.Shape(x, start=2), axis=0))  # (N*G, C/G, h, w)
     out = op.GridSample(grouped, grid, align_corners=1, mode=mode, padding_mode="border")
     out = op.Where(op.Unsqueeze(nan, ints(1)), scalar(float("nan")), out)
-    return op.Reshape(out, op.Concat(dim(x, 0), ints(-1, 0, 0), axis=0))  # (N, C, H, W)
+    return op.Reshape(out, op.Concat(dim(x, 0), ints(-1), op.Shape(out, start=2), axis=0))  # (N, C, H, W)
 
 
 def lau_onnxscript_function(opset: int = 18) -> Callable[..., Any]:

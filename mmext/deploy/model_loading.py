@@ -2,7 +2,6 @@
 import copy
 import os.path as osp
 import sys
-from typing import Tuple
 
 import torch
 from mmengine.config import Config
@@ -14,12 +13,12 @@ from mmext.utils.errors import UserError
 RANDOM_INIT = 'none'
 
 
-def _student_config(cfg: Config) -> Tuple[dict, bool]:
-    """(model config to build, whether it is a FeatureDistiller's student)."""
+def _student_config(cfg: Config) -> dict:
+    """The model config to build: a FeatureDistiller's student, else ``cfg.model``."""
     model = cfg.model
     if str(model.get('type', '')).split('.')[-1] == 'FeatureDistiller':
-        return model['student'], True
-    return model, False
+        return model['student']
+    return model
 
 
 def load_model(cfg: Config, checkpoint: str, seed: int = 0) -> nn.Module:
@@ -45,7 +44,7 @@ def load_model(cfg: Config, checkpoint: str, seed: int = 0) -> nn.Module:
         raise UserError(f"default_scope '{scope}': only mmdet and mmseg models export "
                         '(set default_scope in the config)')
     init_default_scope(scope)
-    model_cfg, _ = _student_config(cfg)
+    model_cfg = _student_config(cfg)
     if checkpoint != RANDOM_INIT:
         if not osp.isfile(checkpoint):
             raise UserError(f"checkpoint '{checkpoint}' does not exist (give a .pth "

@@ -4,10 +4,10 @@ from typing import Dict, List
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
+from mmext.deploy import run_onnxruntime
 from tests.tool_runner import ROOT
 
 
@@ -16,9 +16,9 @@ def config_path(rel: str) -> str:
 
 
 def run_session(path: str, inputs: torch.Tensor) -> Dict[str, np.ndarray]:
-    session = ort.InferenceSession(path, providers=['CPUExecutionProvider'])
-    names = [o.name for o in session.get_outputs()]
-    return dict(zip(names, session.run(None, {'inputs': inputs.numpy()})))
+    """``mmext.deploy.run_onnxruntime``, keyed by the file's output names."""
+    names = [o.name for o in onnx.load(path).graph.output]
+    return dict(zip(names, run_onnxruntime(path, inputs)))
 
 
 def node_domains(path: str) -> set:
